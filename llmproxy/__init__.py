@@ -1,0 +1,77 @@
+"""llmproxy: a single-file LLM reverse proxy for Claude.ai, Claude Code and Gemini.
+
+The public surface is small on purpose:
+
+- :func:`create_app` builds the ASGI 3 application, for ``python llmproxy.pyz``
+  and for embedding in another ASGI server or app;
+- :class:`Settings` is the configuration object (the keys of ``clewdr.toml``);
+- ``__version__``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from ._version import __version__
+from .asgi.app import App
+from .chain.body import DEFAULT_BODY_LIMIT
+from .config import ConfigStore, Settings
+
+__all__ = ["App", "Settings", "__version__", "create_app"]
+
+log = logging.getLogger("llmproxy")
+
+
+def create_app(
+    config: str | os.PathLike[str] | Settings = "clewdr.toml",
+    *,
+    environ: Mapping[str, str] | None = None,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+) -> App:
+    """Build the proxy as an ASGI 3 application.
+
+    Args:
+        config: Path of a ``clewdr.toml`` (read now, created if missing, saved on
+            changes unless ``no_fs``), or a :class:`Settings` object for an
+            application that keeps its configuration in memory (never saved).
+        environ: Environment for ``CLEWDR_*`` overrides when reading a file;
+            ``os.environ`` by default.
+        body_limit: Largest request body accepted, in bytes (413 above it).
+
+    Returns:
+        The app. It runs under any ASGI server on trio or asyncio, and mounted
+        under a path prefix; without lifespan events its background work starts
+        on the first request.
+
+    Raises:
+        ConfigError: the file cannot be used; it is left untouched.
+    """
+    if isinstance(config, Settings):
+        store = ConfigStore(None)
+        settings = config
+        missing = {k: _generate() for k in ("password", "admin_password") if not getattr(settings, k)}
+        if missing:
+            settings = settings.replace(**missing)
+    else:
+        store = ConfigStore(config)
+        loaded = store.load(environ, warn=log.warning)
+        settings = loaded.settings
+        if loaded.needs_save:
+            store.save_sync(settings)
+    return build_app(settings, store, body_limit=body_limit)
+
+
+def build_app(settings: Settings, store: ConfigStore, *, body_limit: int = DEFAULT_BODY_LIMIT) -> App:
+    """The app for already-loaded settings (what :func:`create_app` and the CLI share)."""
+    from .proxy import Proxy
+    from .routes import build_routes
+
+    return App(Proxy(settings, store), build_routes(), body_limit=body_limit)
+
+
+def _generate() -> str:
+    from .config.passwords import generate_password
+
+    return generate_password()

@@ -1,0 +1,93 @@
+"""Who may call what: the API password, the admin password, or nobody.
+
+Where each password is looked for follows what clients send:
+
+- Claude and OpenAI routes: ``x-api-key`` (the ``anthropic`` SDK), else
+  ``Authorization: Bearer`` (``openai``, Claude Code's ``ANTHROPIC_AUTH_TOKEN``).
+- Gemini-native routes: ``?key=`` or ``x-goog-api-key`` (``google-genai``).
+- ``/api/*``: the admin password as ``Authorization: Bearer``.
+
+The two passwords are separate secrets and are not interchangeable. Comparison
+is constant-time (``hmac.compare_digest``), and an empty configured password
+never matches anything.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+from typing import TYPE_CHECKING
+
+from ..errors import AuthenticationFailed
+
+if TYPE_CHECKING:
+    from ..asgi.request import Request
+    from . import Handler, Step
+
+__all__ = ["Auth", "authenticate", "bearer_token", "matches"]
+
+
+class Auth(enum.Enum):
+    """Which password a route wants, and where it looks for it."""
+
+    NONE = "none"
+    API = "api"
+    GEMINI = "gemini"
+    ADMIN = "admin"
+
+
+def matches(given: str | None, expected: str) -> bool:
+    """Constant-time password check; nothing matches an unset password."""
+    if given is None or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if there is one."""
+    value = request.header("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def _check(kind: Auth, request: Request) -> None:
+    settings = request.app.settings
+    if kind is Auth.API:
+        key, bearer = request.header("x-api-key"), bearer_token(request)
+        if matches(key, settings.password) or matches(bearer, settings.password):
+            return
+        if key is None and bearer is None:
+            raise AuthenticationFailed(
+                "Missing API key: send the API password as x-api-key or Authorization: Bearer"
+            )
+        raise AuthenticationFailed("Invalid API key")
+    if kind is Auth.GEMINI:
+        key, header = request.query.get("key"), request.header("x-goog-api-key")
+        if matches(key, settings.password) or matches(header, settings.password):
+            return
+        if key is None and header is None:
+            raise AuthenticationFailed(
+                "Missing API key: pass the API password as ?key= or x-goog-api-key"
+            )
+        raise AuthenticationFailed("API key not valid. Please pass a valid API key.")
+    if kind is Auth.ADMIN:
+        token = bearer_token(request)
+        if matches(token, settings.admin_password):
+            return
+        if token is None:
+            raise AuthenticationFailed("Admin password required as Authorization: Bearer")
+        raise AuthenticationFailed("Invalid admin password")
+
+
+def authenticate(kind: Auth) -> Step:
+    """The chain step that lets a request through only with the right password."""
+
+    async def step(request: Request, call_next: Handler) -> None:
+        _check(kind, request)
+        await call_next(request)
+
+    return step

@@ -1,0 +1,65 @@
+"""Chain steps that read the request body and watch the client while we work.
+
+The body is read before the endpoint runs, so an endpoint never touches
+``receive``; after that, ``receive`` belongs to the disconnect watcher. Hypercorn
+speaks ASGI 2.1, where a ``send`` to a client that has gone does not fail, so
+the only way to learn that the client left is to see ``http.disconnect`` on
+``receive``. When it arrives, the endpoint (and the upstream call inside it) is
+cancelled, which closes the upstream connection and returns the credential.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from ..asgi.request import Request
+    from . import Handler, Step
+
+__all__ = ["parse_json", "read_body", "watch_disconnect"]
+
+DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+
+
+def read_body(limit: int = DEFAULT_BODY_LIMIT) -> Step:
+    """Read the whole body under ``limit`` bytes (413 above it)."""
+
+    async def step(request: Request, call_next: Handler) -> None:
+        await request.read_body(limit)
+        await call_next(request)
+
+    return step
+
+
+async def parse_json(request: Request, call_next: Handler) -> None:
+    """Require the body to be a JSON object (400 naming the problem otherwise)."""
+    request.json_body = request.json()
+    await call_next(request)
+
+
+async def watch_disconnect(request: Request, call_next: Handler) -> None:
+    """Run the rest of the chain, cancelling it if the client disconnects."""
+    error: BaseException | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    # Hypercorn also reports a disconnect after a finished response.
+                    if not request.finished:
+                        request.disconnected = True
+                        group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(watch)
+        try:
+            await call_next(request)
+        except Exception as exc:  # re-raised below, outside the task group
+            error = exc
+        finally:
+            group.cancel_scope.cancel()
+    if error is not None:
+        raise error

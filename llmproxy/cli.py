@@ -1,0 +1,189 @@
+"""``python llmproxy.pyz`` and ``python -m llmproxy``: one program, one help text.
+
+Start-up does, in order: parse flags, read ``clewdr.toml`` (refusing to start on
+a broken file, which is then left alone), add cookies from ``--file``, save
+(new file, generated passwords, new cookies), print the banner with the real
+bound address, and serve until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ._version import __version__
+from .config import ConfigError, ConfigStore, Settings
+
+__all__ = ["banner_lines", "main", "read_cookie_file"]
+
+log = logging.getLogger("llmproxy")
+
+DESCRIPTION = (
+    "A reverse proxy that serves Claude.ai cookies, Claude Code OAuth and Gemini keys "
+    "behind Claude, OpenAI and Gemini compatible endpoints."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; ``prog`` is fixed so both entry points print the same help."""
+    parser = argparse.ArgumentParser(prog="llmproxy", description=DESCRIPTION)
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default="clewdr.toml",
+        help="configuration file (default: clewdr.toml in the current directory; created if missing)",
+    )
+    parser.add_argument(
+        "-f",
+        "--file",
+        metavar="PATH",
+        help="text file of extra cookies, one per line; bad lines are reported and skipped",
+    )
+    parser.add_argument("--version", action="version", version=f"llmproxy {__version__}")
+    return parser
+
+
+def read_cookie_file(path: str) -> tuple[list[str], list[str]]:
+    """Cookies from a text file, one per line.
+
+    Blank lines and lines starting with ``#`` are ignored.
+
+    Returns:
+        The normalised cookies, and one message per rejected line (``file:line: reason``).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    from .credentials.cookie import CookieFormatError, parse_cookie
+
+    cookies: list[str] = []
+    problems: list[str] = []
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            cookies.append(parse_cookie(stripped))
+        except CookieFormatError as exc:
+            problems.append(f"{path}:{number}: {exc}")
+    return cookies, problems
+
+
+def add_cookies(settings: Settings, cookies: Sequence[str]) -> tuple[Settings, int]:
+    """Append cookies not already known (in any state) to ``cookie_array``."""
+    known = {str(entry.get("cookie")) for entry in settings.cookie_array}
+    known.update(str(entry.get("cookie")) for entry in settings.wasted_cookie)
+    fresh = []
+    for cookie in cookies:
+        if cookie not in known:
+            known.add(cookie)
+            fresh.append({"cookie": cookie})
+    if not fresh:
+        return settings, 0
+    return settings.replace(cookie_array=(*settings.cookie_array, *fresh)), len(fresh)
+
+
+def _safe_url(url: str | None) -> str:
+    """A proxy URL fit to print: any user:password part is hidden."""
+    if not url:
+        return "none"
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return f"{parts.scheme}://***@{host}{parts.path}"
+    return url
+
+
+def _flag(value: bool) -> str:
+    return "Enabled" if value else "Disabled"
+
+
+def banner_lines(settings: Settings, base_url: str, config_path: Path | None) -> list[str]:
+    """What a user needs to connect, printed once the socket is bound.
+
+    ``base_url`` is the real bound address (``port = 0`` picks one).
+    """
+    return [
+        f"llmproxy v{__version__} (Python {platform.python_version()})",
+        f"Config file: {config_path if config_path else 'none (settings in memory)'}"
+        + (" [no_fs: never written]" if settings.no_fs else ""),
+        f"Claude (Claude and OpenAI format) endpoint: {base_url}/v1",
+        f"Claude Code (Claude and OpenAI format) endpoint: {base_url}/code/v1",
+        f"API password: {settings.password}",
+        f"Web admin endpoint: {base_url}/",
+        f"Web admin password: {settings.admin_password}",
+        f"Proxy: {_safe_url(settings.proxy)}",
+        f"Reverse proxy: {_safe_url(settings.rproxy)} (Anthropic calls go to {settings.anthropic_base})",
+        f"Skip free: {_flag(settings.skip_non_pro)} | Skip restricted: {_flag(settings.skip_restricted)}"
+        f" | Skip second warning: {_flag(settings.skip_second_warning)}"
+        f" | Skip first warning: {_flag(settings.skip_first_warning)}"
+        f" | Skip normal Pro: {_flag(settings.skip_normal_pro)}"
+        f" | Web count_tokens: {_flag(settings.enable_web_count_tokens)}",
+        f"Cookies: {len(settings.cookie_array)} in rotation, {len(settings.wasted_cookie)} retired",
+    ]
+
+
+def _setup_logging(settings: Settings, config_path: Path) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if settings.log_to_file and not settings.no_fs:
+        handlers.append(logging.FileHandler(config_path.parent / "llmproxy.log", encoding="utf-8"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the proxy; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = ConfigStore(args.config)
+    try:
+        loaded = store.load(warn=log.warning)
+    except ConfigError as exc:
+        print(f"llmproxy: cannot start: {exc}", file=sys.stderr)
+        print("llmproxy: the file was left untouched; fix it and start again.", file=sys.stderr)
+        return 2
+    settings = loaded.settings
+    needs_save = loaded.needs_save
+    for key in loaded.generated:
+        log.info("generated a new %s", key.replace("_", " "))
+    if args.file:
+        try:
+            cookies, problems = read_cookie_file(args.file)
+        except OSError as exc:
+            print(f"llmproxy: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+        for problem in problems:
+            log.warning("skipped cookie line %s", problem)
+        settings, added = add_cookies(settings, cookies)
+        log.info("%s: %d cookies read, %d new", args.file, len(cookies), added)
+        needs_save = needs_save or added > 0
+    assert store.path is not None
+    _setup_logging(settings, store.path)
+    if needs_save:
+        try:
+            store.save_sync(settings)
+        except OSError as exc:
+            log.error("cannot write %s: %s", store.path, exc)
+    from . import build_app
+    from .runner import run
+
+    app = build_app(settings, store)
+
+    def announce(base_url: str) -> None:
+        for line in banner_lines(app.proxy.settings, base_url, store.path):
+            print(line, flush=True)
+
+    return run(app, announce)

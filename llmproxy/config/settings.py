@@ -1,0 +1,249 @@
+"""The settings of one proxy, and the ``clewdr.toml`` keys they come from.
+
+The field table below is the contract with ClewdR users: same key names, same
+types, same defaults (clewdr-behaviour.md §3.2), in the order ClewdR writes them,
+so an existing ``clewdr.toml`` works unchanged. The Gemini/Vertex keys of ClewdR's
+older releases are read and kept. Keys we do not know are kept verbatim in
+``Settings.extra`` and written back, because a config file is the user's, not ours.
+
+``Settings`` is immutable: a change (from the admin page, say) produces a new
+object that is swapped in whole, so a request never sees half an update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+__all__ = ["FIELDS", "Field", "Settings", "ANTHROPIC_BASE", "DEFAULT_CLIENT_ID"]
+
+Kind = Literal["str", "optstr", "bool", "int", "tables", "list", "table"]
+
+ANTHROPIC_BASE = "https://api.anthropic.com"
+DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Field:
+    """One key of ``clewdr.toml``.
+
+    Attributes:
+        name: The key, as ClewdR spells it.
+        kind: Its type: ``str``, ``optstr`` (string or absent), ``bool``, ``int``,
+            ``tables`` (array of tables), ``list`` (array of anything) or ``table``.
+        default: The value when the key is absent.
+        doc: One line for ``clewdr.toml.example`` and the admin page.
+    """
+
+    name: str
+    kind: Kind
+    default: Any
+    doc: str
+
+
+# Order = the order ClewdR writes its file in; the pool-owned arrays come last.
+FIELDS: tuple[Field, ...] = (
+    Field("ip", "str", "127.0.0.1", "Address to listen on (0.0.0.0 for every interface)."),
+    Field("port", "int", 8484, "Port to listen on (0 picks a free port)."),
+    Field("check_update", "bool", True, "Kept for ClewdR compatibility; llmproxy never phones home."),
+    Field("auto_update", "bool", False, "Kept for ClewdR compatibility; llmproxy never self-updates."),
+    Field("no_fs", "bool", False, "Never write to the filesystem (read-only or ephemeral hosts)."),
+    Field("log_to_file", "bool", False, "Also write the log to llmproxy.log beside the config file."),
+    Field("password", "str", "", "API password for clients; generated when empty."),
+    Field("admin_password", "str", "", "Admin page password; generated when empty."),
+    Field("proxy", "optstr", None, "Outbound proxy for upstream calls (http://, https://, socks5://)."),
+    Field("rproxy", "optstr", None, "Base URL that replaces https://api.anthropic.com for every Anthropic call."),
+    Field("max_retries", "int", 5, "Extra attempts with other credentials (attempts = max_retries + 1)."),
+    Field("preserve_chats", "bool", False, "claude.ai: keep conversations instead of temporary ones."),
+    Field("web_search", "bool", False, "claude.ai: attach the web search tool."),
+    Field("enable_web_count_tokens", "bool", False, "claude.ai: count usage through the count_tokens API."),
+    Field("sanitize_messages", "bool", False, "Trim text blocks, drop empty ones and empty assistant turns."),
+    Field("skip_first_warning", "bool", False, "claude.ai: park accounts with a first warning."),
+    Field("skip_second_warning", "bool", False, "claude.ai: park accounts with a second warning."),
+    Field("skip_restricted", "bool", False, "claude.ai: park restricted accounts."),
+    Field("skip_non_pro", "bool", False, "claude.ai: retire free accounts."),
+    Field("skip_rate_limit", "bool", True, "Kept for ClewdR compatibility (ClewdR reads it nowhere)."),
+    Field("skip_normal_pro", "bool", False, "claude.ai: only use accounts that carry a warning flag."),
+    Field("use_real_roles", "bool", True, "claude.ai: separate turns with a backspace before the role label."),
+    Field("custom_h", "optstr", None, "claude.ai: label of user turns (default Human)."),
+    Field("custom_a", "optstr", None, "claude.ai: label of assistant turns (default Assistant)."),
+    Field("custom_prompt", "str", "", "claude.ai: text sent as the completion prompt."),
+    Field("claude_code_client_id", "optstr", None, "OAuth client id for Claude Code."),
+    Field("custom_system", "optstr", None, "Claude Code: system text inserted after the billing block."),
+    Field("cookie_array", "tables", [], "Usable and cooling-down cookies (managed by the pool)."),
+    Field("wasted_cookie", "tables", [], "Retired cookies with their reason (managed by the pool)."),
+    Field("gemini_keys", "list", [], "Gemini AI Studio keys (ClewdR 0.11 format)."),
+    Field("vertex", "table", {}, "Vertex AI service accounts (ClewdR 0.11 format)."),
+)
+
+FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the proxy; build with :meth:`from_document`, change with :meth:`replace`."""
+
+    ip: str = "127.0.0.1"
+    port: int = 8484
+    check_update: bool = True
+    auto_update: bool = False
+    no_fs: bool = False
+    log_to_file: bool = False
+    password: str = ""
+    admin_password: str = ""
+    proxy: str | None = None
+    rproxy: str | None = None
+    max_retries: int = 5
+    preserve_chats: bool = False
+    web_search: bool = False
+    enable_web_count_tokens: bool = False
+    sanitize_messages: bool = False
+    skip_first_warning: bool = False
+    skip_second_warning: bool = False
+    skip_restricted: bool = False
+    skip_non_pro: bool = False
+    skip_rate_limit: bool = True
+    skip_normal_pro: bool = False
+    use_real_roles: bool = True
+    custom_h: str | None = None
+    custom_a: str | None = None
+    custom_prompt: str = ""
+    claude_code_client_id: str | None = None
+    custom_system: str | None = None
+    cookie_array: tuple[Mapping[str, Any], ...] = ()
+    wasted_cookie: tuple[Mapping[str, Any], ...] = ()
+    gemini_keys: tuple[Any, ...] = ()
+    vertex: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Keys of the file that no field above claims, kept to be written back."""
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Settings:
+        """Build settings from a parsed TOML document.
+
+        Raises:
+            ConfigError: a known key holds a value of the wrong type or range; the
+                message names the key and what was expected.
+        """
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in doc.items():
+            field = FIELD_BY_NAME.get(key)
+            if field is None:
+                extra[key] = value
+            else:
+                values[key] = _check(field, value)
+        values["extra"] = extra
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and checked like file values."""
+        checked = {k: (_check(FIELD_BY_NAME[k], v) if k in FIELD_BY_NAME else v) for k, v in changes.items()}
+        settings = dataclasses.replace(self, **checked)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check values whose type alone does not make them right.
+
+        Raises:
+            ConfigError: naming the key.
+        """
+        try:
+            ipaddress.ip_address(self.ip)
+        except ValueError:
+            raise ConfigError(f"ip: {self.ip!r} is not an IPv4 or IPv6 address") from None
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: {self.port} is outside 0-65535")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries: {self.max_retries} must not be negative")
+        for key in ("proxy", "rproxy"):
+            url = getattr(self, key)
+            if url is not None and "://" not in url:
+                raise ConfigError(f"{key}: {url!r} is not a URL (expected scheme://host[:port])")
+
+    def to_document(self) -> dict[str, Any]:
+        """The settings as a TOML document, known keys in ClewdR's order, then the rest.
+
+        Optional strings that are unset are left out, as ClewdR does.
+        """
+        doc: dict[str, Any] = {}
+        for field in FIELDS:
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if field.kind == "tables":
+                value = [dict(v) for v in value]
+            elif field.kind == "list":
+                value = list(value)
+            elif field.kind == "table":
+                if not value:
+                    continue
+                value = dict(value)
+            doc[field.name] = value
+        for key, value in self.extra.items():
+            doc.setdefault(key, value)
+        return doc
+
+    @property
+    def anthropic_base(self) -> str:
+        """The base URL for every Anthropic-side call: ``rproxy`` if set.
+
+        Unlike ClewdR, ``rproxy`` also covers the OAuth token and usage endpoints,
+        so one setting moves *all* Anthropic traffic (and tests can point it at a
+        fake upstream).
+        """
+        return (self.rproxy or ANTHROPIC_BASE).rstrip("/")
+
+    def anthropic_url(self, path: str) -> str:
+        """``path`` (starting with ``/``) under :attr:`anthropic_base`."""
+        return self.anthropic_base + path
+
+    @property
+    def oauth_client_id(self) -> str:
+        """The Claude Code OAuth client id, defaulted like ClewdR."""
+        return self.claude_code_client_id or DEFAULT_CLIENT_ID
+
+
+def _check(field: Field, value: Any) -> Any:
+    """Type-check one file value against its field, converting lists to tuples."""
+    kind = field.kind
+    ok: bool
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "optstr":
+        if value == "":
+            return None
+        ok = value is None or isinstance(value, str)
+    elif kind == "tables":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value)
+        if ok:
+            return tuple(value)
+    elif kind == "list":
+        ok = isinstance(value, (list, tuple))
+        if ok:
+            return tuple(value)
+    else:
+        ok = isinstance(value, Mapping)
+    if not ok:
+        expected = {
+            "bool": "true or false",
+            "int": "an integer",
+            "str": "a string",
+            "optstr": "a string",
+            "tables": "an array of tables",
+            "list": "an array",
+            "table": "a table",
+        }[kind]
+        raise ConfigError(f"{field.name}: expected {expected}, got {value!r}")
+    return value

@@ -1,0 +1,146 @@
+"""The running proxy: its settings, where they are saved, and its background work.
+
+One :class:`Proxy` lives as long as the app. Requests read ``proxy.settings``
+(an immutable object swapped whole on change). Background work (the coalescing
+config saver now; the credential sweeper and token refresher later) runs as
+long-lived services:
+
+- under a server that sends ASGI lifespan events, in one task group owned by the
+  lifespan task, cancelled on shutdown, followed by a final save;
+- under a host that sends none (an app mounted inside Starlette, which does not
+  forward lifespan to mounts), started lazily on the first request as detached
+  tasks of whichever event loop runs us (trio or asyncio).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from .config import ConfigStore, Settings
+from .upstream.http import HttpClients
+
+__all__ = ["Proxy"]
+
+log = logging.getLogger("llmproxy")
+
+Service = Callable[[], Awaitable[None]]
+
+SAVE_COALESCE_SECONDS = 0.25
+"""How long the saver waits after a change for more changes, so a burst is one write."""
+
+
+class Proxy:
+    """State shared by every request of one app.
+
+    Args:
+        settings: The starting settings.
+        store: Where they are saved (a store without a path never writes).
+    """
+
+    def __init__(self, settings: Settings, store: ConfigStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.http = HttpClients()
+        self.mode: str | None = None
+        """``"lifespan"`` or ``"detached"`` once background services run."""
+        self._services: list[tuple[str, Service]] = [("config saver", self._save_loop)]
+        self._version = 0
+        self._saved_version = 0
+        self._wake: anyio.Event | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+        self._detached: set[Any] = set()
+
+    # -- settings and saving ------------------------------------------------------
+
+    def snapshot(self) -> Settings:
+        """The settings to write to disk, including state owned elsewhere (the pools)."""
+        return self.settings
+
+    def update_settings(self, settings: Settings) -> None:
+        """Swap in new settings and schedule a save."""
+        self.settings = settings
+        self.mark_dirty()
+
+    def mark_dirty(self) -> None:
+        """Note that something worth saving changed; the saver writes it soon."""
+        self._version += 1
+        if self._wake is not None:
+            self._wake.set()
+
+    @property
+    def dirty(self) -> bool:
+        """Whether a change is not on disk yet."""
+        return self._version != self._saved_version
+
+    async def flush(self) -> None:
+        """Save now if anything changed (used on shutdown and by the saver)."""
+        version = self._version
+        if version == self._saved_version:
+            return
+        await self.store.save(self.snapshot)
+        self._saved_version = version
+
+    async def _save_loop(self) -> None:
+        while True:
+            self._wake = anyio.Event()
+            if not self.dirty:
+                await self._wake.wait()
+            await anyio.sleep(SAVE_COALESCE_SECONDS)
+            try:
+                await self.flush()
+            except OSError as exc:
+                log.error("saving %s failed: %s; will retry on the next change", self.store.path, exc)
+
+    # -- background services ------------------------------------------------------
+
+    def add_service(self, name: str, service: Service) -> None:
+        """Register long-running background work; call before the app starts."""
+        self._services.append((name, service))
+
+    async def start(self, group: anyio.abc.TaskGroup) -> None:
+        """Start every service in ``group`` (the lifespan task group)."""
+        self.mode = "lifespan"
+        self._group = group
+        for name, service in self._services:
+            group.start_soon(self._guarded, name, service)
+
+    def ensure_started(self) -> None:
+        """Start services as detached tasks if no lifespan event started them."""
+        if self.mode is not None:
+            return
+        self.mode = "detached"
+        import sniffio
+
+        library = sniffio.current_async_library()
+        for name, service in self._services:
+            if library == "trio":
+                import trio
+
+                trio.lowlevel.spawn_system_task(self._guarded, name, service)
+            else:
+                import asyncio
+
+                task = asyncio.get_running_loop().create_task(self._guarded(name, service))
+                self._detached.add(task)
+                task.add_done_callback(self._detached.discard)
+
+    async def _guarded(self, name: str, service: Service) -> None:
+        try:
+            await service()
+        except Exception:
+            log.exception("background service %r stopped with an error", name)
+
+    async def stop(self) -> None:
+        """Stop services, save what changed, close upstream connections."""
+        if self._group is not None:
+            self._group.cancel_scope.cancel()
+        try:
+            await self.flush()
+        except OSError as exc:
+            log.error("final save of %s failed: %s", self.store.path, exc)
+        await self.http.aclose()

@@ -1,0 +1,91 @@
+"""The proxy's whole HTTP surface, in one table.
+
+Every route a client of ClewdR can call is here from the start (clewdr-behaviour.md
+§2.1 and the Gemini routes of §7.1), each with its wire family and password.
+Routes whose upstream is not wired yet answer 501 in their own dialect, naming
+what is missing, so a client learns that instead of getting a 404.
+"""
+
+from __future__ import annotations
+
+from ..asgi.families import Family
+from ..asgi.routing import Route
+from ..chain import Handler
+from ..chain.auth import Auth
+from . import admin
+from .unbuilt import not_built
+
+__all__ = ["build_routes"]
+
+A, O, G, ADM = Family.ANTHROPIC, Family.OPENAI, Family.GEMINI, Family.ADMIN
+
+
+def _route(
+    name: str,
+    methods: str,
+    path: str,
+    family: Family,
+    auth: Auth,
+    endpoint: Handler | str,
+    *,
+    prefix: bool = False,
+    json: bool | None = None,
+) -> Route:
+    """One table row; a string endpoint names a capability that answers 501 for now."""
+    handler = not_built(endpoint) if isinstance(endpoint, str) else endpoint
+    method_tuple = tuple(methods.split(","))
+    return Route(
+        name=name,
+        methods=method_tuple,
+        path=path,
+        family=family,
+        auth=auth,
+        endpoint=handler,
+        json=(method_tuple == ("POST",)) if json is None else json,
+        prefix=prefix,
+    )
+
+
+def build_routes() -> list[Route]:
+    """The route table of a fresh app."""
+    api, gemini, adm, none = Auth.API, Auth.GEMINI, Auth.ADMIN, Auth.NONE
+    return [
+        # claude.ai web (cookies), Claude and OpenAI formats
+        _route("web.messages", "POST", "/v1/messages", A, api, "the claude.ai web route"),
+        _route("web.count_tokens", "POST", "/v1/messages/count_tokens", A, api,
+               "token counting on the claude.ai web route"),
+        _route("web.chat", "POST", "/v1/chat/completions", O, api,
+               "the OpenAI-compatible claude.ai web route"),
+        _route("web.models", "GET", "/v1/models", A, api, "the model list"),
+        # Claude Code (cookies -> OAuth -> Messages API)
+        _route("code.messages", "POST", "/code/v1/messages", A, api, "the Claude Code route"),
+        _route("code.count_tokens", "POST", "/code/v1/messages/count_tokens", A, api,
+               "token counting on the Claude Code route"),
+        _route("code.chat", "POST", "/code/v1/chat/completions", O, api,
+               "the OpenAI-compatible Claude Code route"),
+        _route("code.models", "GET", "/code/v1/models", A, api, "the model list"),
+        # Gemini AI Studio and Vertex AI, native and OpenAI formats
+        _route("gemini.native", "GET,POST", "/v1/v1beta/", G, gemini,
+               "the Gemini AI Studio route", prefix=True, json=False),
+        _route("vertex.native", "GET,POST", "/v1/vertex/v1beta/", G, gemini,
+               "the Vertex AI route", prefix=True, json=False),
+        _route("gemini.chat", "POST", "/gemini/chat/completions", O, api,
+               "the OpenAI-compatible Gemini route"),
+        _route("vertex.chat", "POST", "/gemini/vertex/chat/completions", O, api,
+               "the OpenAI-compatible Vertex AI route"),
+        # admin API and page
+        _route("admin.version", "GET", "/api/version", ADM, none, admin.version),
+        _route("admin.auth", "GET", "/api/auth", ADM, adm, admin.auth),
+        _route("admin.config", "GET,POST", "/api/config", ADM, adm, "the admin config API",
+               json=False),
+        _route("admin.cookies", "GET", "/api/cookies", ADM, adm, "the admin cookie list"),
+        _route("admin.cookie", "POST,DELETE", "/api/cookie", ADM, adm, "the admin cookie API",
+               json=False),
+        _route("admin.keys", "GET", "/api/keys", ADM, adm, "the admin key list"),
+        _route("admin.key", "POST,DELETE", "/api/key", ADM, adm, "the admin key API", json=False),
+        _route("admin.vertex_list", "GET", "/api/vertex/credentials", ADM, adm,
+               "the admin Vertex credential list"),
+        _route("admin.vertex", "POST,DELETE", "/api/vertex/credential", ADM, adm,
+               "the admin Vertex credential API", json=False),
+        _route("admin.page", "GET", "/", ADM, none, "the admin web page"),
+    ]

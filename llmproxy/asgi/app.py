@@ -29,7 +29,6 @@ __all__ = ["App"]
 log = logging.getLogger("llmproxy.access")
 
 CORS_HEADERS = {
-    "access-control-allow-origin": "*",
     "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
     "access-control-allow-headers": "*",
     "access-control-max-age": "86400",

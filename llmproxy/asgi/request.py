@@ -162,9 +162,10 @@ class Request:
         if not self.body.strip():
             raise BadRequest("Request body is empty; expected a JSON object")
         try:
-            value = json.loads(self.body)
-        except UnicodeDecodeError:
-            raise BadRequest("Request body is not valid UTF-8 JSON") from None
+            # RFC 8259: JSON between systems is UTF-8; json.loads would guess UTF-16/32.
+            value = json.loads(self.body.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"Request body is not UTF-8 (invalid byte at offset {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise BadRequest(
                 f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -204,8 +205,8 @@ class Request:
         if headers:
             raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
         await self.start(status, raw)
+        self.finished = True  # before the send: a disconnect after it is not a hang-up
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
-        self.finished = True
 
     async def send_json(
         self, obj: Any, *, status: int = 200, headers: Mapping[str, str] | None = None

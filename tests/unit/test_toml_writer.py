@@ -434,7 +434,7 @@ def _containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 _documents = st.dictionaries(_keys, st.recursive(_scalars, _containers, max_leaves=12), max_size=5)
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(_documents)
 def test_property_round_trip(doc: dict[str, Any]) -> None:
     assert_round_trips(doc)

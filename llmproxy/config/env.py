@@ -18,6 +18,7 @@ proxy through the environment only, so these rules must match ClewdR's exactly
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,20 +29,31 @@ __all__ = ["PREFIX", "apply_env", "coerce"]
 
 PREFIX = "clewdr_"
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
 def _unquote(raw: str) -> str:
+    """Trim, and unwrap a value that is entirely one double-quoted string.
+
+    As ClewdR's loader does it: quotes around text with no inner quote or
+    backslash are simply removed (so a value with a newline inside still
+    unwraps); anything else is read as a TOML string, and when it is not one the
+    value is kept exactly as given, padding included.
+    """
     value = raw.strip()
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            return value
-        if isinstance(parsed, str):
-            return parsed
-    return value
+    if not (len(value) >= 2 and value[0] == '"' and value[-1] == '"'):
+        return value
+    inner = value[1:-1]
+    if '"' not in inner and "\\" not in inner:
+        return inner
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+    return parsed if isinstance(parsed, str) else raw
 
 
 def _fragment(value: str) -> Any:
@@ -59,17 +71,19 @@ def coerce(key: str, raw: str) -> Any:
     if kind in ("str", "optstr"):
         return value
     if kind == "bool":
-        lowered = value.lower()
+        lowered = value.strip().lower()
         if lowered in _TRUE:
             return True
         if lowered in _FALSE:
             return False
         raise ValueError(f"expected true/false, yes/no, on/off or 1/0, got {value!r}")
     if kind == "int":
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
+        # Rust's i64 parsing, not Python's int(): no "1_000", no non-ASCII digits.
+        text = value.strip()
+        number = int(text) if len(text) <= 20 and _INTEGER.fullmatch(text) else None
+        if number is None or not _INT_MIN <= number <= _INT_MAX:
+            raise ValueError(f"expected an integer, got {value!r}")
+        return number
     try:
         parsed = _fragment(value)
     except tomllib.TOMLDecodeError as exc:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -25,6 +27,8 @@ Kind = Literal["str", "optstr", "bool", "int", "tables", "list", "table"]
 
 ANTHROPIC_BASE = "https://api.anthropic.com"
 DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+"""Outbound proxy schemes the HTTP client can use."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -163,10 +167,10 @@ class Settings:
             raise ConfigError(f"port: {self.port} is outside 0-65535")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries: {self.max_retries} must not be negative")
-        for key in ("proxy", "rproxy"):
-            url = getattr(self, key)
-            if url is not None and "://" not in url:
-                raise ConfigError(f"{key}: {url!r} is not a URL (expected scheme://host[:port])")
+        if self.proxy is not None:
+            _check_url("proxy", self.proxy, PROXY_SCHEMES)
+        if self.rproxy is not None:
+            _check_url("rproxy", self.rproxy, ("http", "https"))
 
     def to_document(self) -> dict[str, Any]:
         """The settings as a TOML document, known keys in ClewdR's order, then the rest.
@@ -209,6 +213,24 @@ class Settings:
     def oauth_client_id(self) -> str:
         """The Claude Code OAuth client id, defaulted like ClewdR."""
         return self.claude_code_client_id or DEFAULT_CLIENT_ID
+
+
+def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> None:
+    """Refuse a URL the HTTP client could not use, naming the key.
+
+    Caught here, at startup, rather than on the first request that needs it.
+    """
+    shown = re.sub(r"://[^/?#]*@", "://***@", url)  # no proxy password in the message
+    expected = f"expected {'/'.join(schemes)}://host[:port]"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError:
+        raise ConfigError(f"{key}: {shown!r} is not a valid URL ({expected})") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ConfigError(f"{key}: {shown!r} is not a usable URL ({expected})")
+    if key == "rproxy" and (parts.query or parts.fragment):
+        raise ConfigError(f"{key}: {shown!r} must not have a query or fragment (paths are appended to it)")
 
 
 def _check(field: Field, value: Any) -> Any:

@@ -108,6 +108,9 @@ class ConfigStore:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        # A UTF-8 byte-order mark (Windows Notepad adds one) is not TOML to
+        # tomllib, but ClewdR's parser skips it, so such a file must load here too.
+        text = text.removeprefix("\ufeff")
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

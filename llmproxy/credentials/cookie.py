@@ -19,6 +19,12 @@ stored with the word ``sessionKey`` glued to the front: a cookie upstream never
 accepts. Stripping the prefix first gives the value the user meant; the prefixed
 ``sk-ant-`` form is unaffected.
 
+Two more rejections ClewdR does not make, because the text is certainly not a session
+cookie and would only be retired as ``Null`` at its first use: an Anthropic API key or
+OAuth token (``sk-ant-api…``, ``sk-ant-oat…``, which the bare-body rule would otherwise
+accept, ``-`` being a body character), and the ``SET_YOUR_COOKIE_HERE`` placeholder of
+ClewdR's example config.
+
 Nothing here does I/O; the functions are pure and safe to call from anywhere.
 """
 
@@ -39,6 +45,8 @@ _BARE = re.compile(_BODY)
 _NOT_COOKIE_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
 _SESSION_KEY_PREFIX = re.compile(r"^\s*[\"']?\s*sessionKey\s*=", re.IGNORECASE)
 _PREFIX_FOR_MASK = re.compile(r"^sk-ant-sid[0-9]{2}-")
+_OTHER_ANTHROPIC_SECRET = re.compile(r"sk-ant-(api|oat|ort|admin)[0-9]*-")
+_PLACEHOLDER_MARK = "SET_YOUR_COOKIE_HERE"
 
 # How much of the random body a masked cookie shows: enough to tell cookies apart in a
 # log (8 base64url characters, 48 bits), far too little to use one (86+ characters).
@@ -63,10 +71,21 @@ def parse_cookie(text: str) -> str:
     without_name = _SESSION_KEY_PREFIX.sub("", text, count=1)
     cleaned = _NOT_COOKIE_CHAR.sub("", without_name.strip())
     found = _PREFIXED.search(cleaned)
-    if found is not None:
-        return found.group(0)
-    if _BARE.fullmatch(cleaned):
-        return cleaned
+    stored = found.group(0) if found is not None else None
+    if stored is None and _BARE.fullmatch(cleaned):
+        if _OTHER_ANTHROPIC_SECRET.match(cleaned):
+            raise CookieFormatError(
+                "not a Claude session cookie: this is an Anthropic API key or OAuth token;"
+                " paste the sessionKey cookie from claude.ai instead"
+            )
+        stored = cleaned
+    if stored is not None:
+        if _PLACEHOLDER_MARK in stored:
+            raise CookieFormatError(
+                "not a Claude session cookie: this is the SET_YOUR_COOKIE_HERE placeholder;"
+                " paste your own sessionKey cookie"
+            )
+        return stored
     if not cleaned:
         raise CookieFormatError("not a Claude session cookie: the text is empty")
     raise CookieFormatError(

@@ -135,7 +135,7 @@ class UsageBucket:
         def add(a: int, b: int) -> int:
             return min(_COUNTER_MAX, a + max(0, b))
 
-        changes = {
+        changes: dict[str, Any] = {
             "total_input_tokens": add(self.total_input_tokens, input_tokens),
             "total_output_tokens": add(self.total_output_tokens, output_tokens),
         }
@@ -317,7 +317,7 @@ class CookieRecord:
             return self
         family = _model_family(usage.model)
         n_in, n_out = usage.input_tokens, usage.output_tokens
-        changes = {
+        changes: dict[str, Any] = {
             "session_usage": self.session_usage.plus(family, n_in, n_out),
             "weekly_usage": self.weekly_usage.plus(family, n_in, n_out),
             "lifetime_usage": self.lifetime_usage.plus(family, n_in, n_out),
@@ -390,7 +390,8 @@ class CookieRecord:
         return replace(self, **changes)
 
     def _windows_cleared(self) -> CookieRecord:
-        return replace(self, **{f"{name}_usage": EMPTY_BUCKET for name, _ in WINDOWS})
+        cleared: dict[str, Any] = {f"{name}_usage": EMPTY_BUCKET for name, _ in WINDOWS}
+        return replace(self, **cleared)
 
 
 def _epoch(value: Any) -> int | None:

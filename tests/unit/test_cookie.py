@@ -41,6 +41,12 @@ def test_a_prefixed_cookie_is_found_inside_junk_glued_to_it() -> None:
     assert parse_cookie("xx" + PREFIXED) == PREFIXED
 
 
+def test_junk_glued_to_a_bare_body_is_part_of_it_as_in_clewdr() -> None:
+    # Cleaning drops the space, so "junk BODY" is one 92+ character body: ClewdR
+    # stores it so, and identity has to agree with ClewdR's files.
+    assert parse_cookie("junk " + BODY) == "junk" + BODY
+
+
 def test_parsing_is_idempotent() -> None:
     for text in (PREFIXED, BODY, "sessionKey=" + PREFIXED):
         once = parse_cookie(text)
@@ -59,9 +65,11 @@ def test_parsing_is_idempotent() -> None:
         "a" * 90 + "-bbbbbbAB",  # wrong tail
         "a" * 90 + "-bbbbbAA",  # 5 tail characters
         "sk-ant-api03-" + BODY,  # an API key is not a session cookie
-        "sk-ant-sidXX----------------------------SET_YOUR_COOKIE_HERE"
+        "sk-ant-oat01-" + BODY,  # nor is an OAuth token
+        "sk-ant-sid01----------------------------SET_YOUR_COOKIE_HERE"
         "----------------------------------------AAAAAAAA",  # ClewdR's placeholder
-        "junk " + BODY,  # bare body must be the whole text
+        "sk-ant-sidXX----------------------------SET_YOUR_COOKIE_HERE"
+        "----------------------------------------AAAAAAAA",  # its older spelling
     ],
 )
 def test_rejections_raise_a_value_error_with_a_reason(text: str) -> None:
@@ -86,7 +94,7 @@ def test_mask_keeps_the_prefix_and_a_few_body_characters() -> None:
 
 def test_mask_of_a_bare_body_or_other_secret_shows_little() -> None:
     assert mask(BODY) == BODY[:8] + "…"
-    assert mask("AIzaSyExampleExampleExample") == "AIzaSyEx…"
+    assert mask("AIzaSyExampleExampleExample") == "AIzaSy…"  # 27 // 4 = 6 characters
     assert mask("short") == "s…"
     assert mask("") == "…"
 

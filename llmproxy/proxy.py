@@ -138,9 +138,12 @@ class Proxy:
     async def stop(self) -> None:
         """Stop services, save what changed, close upstream connections."""
         if self._group is not None:
+            # We may be running inside that very group (the lifespan task is), so
+            # what follows is shielded from the cancellation we just asked for.
             self._group.cancel_scope.cancel()
-        try:
-            await self.flush()
-        except OSError as exc:
-            log.error("final save of %s failed: %s", self.store.path, exc)
-        await self.http.aclose()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.flush()
+            except OSError as exc:
+                log.error("final save of %s failed: %s", self.store.path, exc)
+            await self.http.aclose()

@@ -13,7 +13,7 @@ import ipaddress
 import logging
 import signal
 from collections.abc import Callable
-from functools import partial
+from typing import Any, cast
 
 import trio
 from hypercorn.config import Config
@@ -70,7 +70,7 @@ async def _serve(app: App, config: Config, announce: Callable[[str], None]) -> N
                     shutdown.set()
 
             async def serve_then_stop(task_status: trio.TaskStatus[list[str]]) -> None:
-                await serve(app, config, shutdown_trigger=shutdown.wait, task_status=task_status)
+                await serve(cast(Any, app), config, shutdown_trigger=shutdown.wait, task_status=task_status)
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch_signals)

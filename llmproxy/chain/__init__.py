@@ -12,7 +12,6 @@ request on the way in and wrap ``send`` on the way out.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,5 +27,12 @@ def compose(steps: Sequence[Step], endpoint: Handler) -> Handler:
     """Fold ``steps`` around ``endpoint``; the first step runs first."""
     handler = endpoint
     for step in reversed(steps):
-        handler = partial(step, call_next=handler)
+        handler = _link(step, handler)
+    return handler
+
+
+def _link(step: Step, call_next: Handler) -> Handler:
+    async def handler(request: Request) -> None:
+        await step(request, call_next)
+
     return handler

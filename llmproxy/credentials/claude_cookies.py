@@ -136,7 +136,9 @@ class ClaudeCookies:
             record = stored.record
             if stored.state is State.INVALID:
                 reason = stored.reason or Reason.NULL
-                wasted.append({"cookie": record.cookie, "reason": reason.to_serde(), **record.extra})
+                wasted.append(
+                    {"cookie": record.cookie, "reason": reason.to_serde(), **record.extra}
+                )
             else:
                 usable.append(entry_from_record(record))
             if not stored.capabilities.is_empty:
@@ -166,9 +168,7 @@ def count_tokens_checked(allowed: bool | None) -> Updated[CookieRecord]:
 
 def windows_probed(report: Mapping[str, Any] | None, now: float) -> Updated[CookieRecord]:
     """Apply the OAuth usage endpoint's answer (``None``: the probe failed)."""
-    return Updated(
-        lambda record: record.with_probed_windows(report, now), "usage windows probed"
-    )
+    return Updated(lambda record: record.with_probed_windows(report, now), "usage windows probed")
 
 
 # --- table entries ------------------------------------------------------------------
@@ -215,9 +215,7 @@ def _wasted_from_entry(
     return CookieRecord(cookie=cookie, extra=extra), reason
 
 
-def _meta_from_entry(
-    raw: Any, where: str, warnings: list[str]
-) -> tuple[str, Capabilities] | None:
+def _meta_from_entry(raw: Any, where: str, warnings: list[str]) -> tuple[str, Capabilities] | None:
     cookie = _cookie_of(raw, where, warnings)
     if cookie is None:
         return None

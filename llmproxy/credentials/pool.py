@@ -631,8 +631,7 @@ class Pool(Generic[R]):
                     entry,
                     entry.record.with_usage(usage),
                     EventKind.USAGE,
-                    f"usage +{usage.input_tokens} in, +{usage.output_tokens} out"
-                    f" ({usage.model})",
+                    f"usage +{usage.input_tokens} in, +{usage.output_tokens} out ({usage.model})",
                     logging.DEBUG,
                 )
             case Exhausted(until=until, reason=reason):
@@ -738,7 +737,9 @@ class Pool(Generic[R]):
             f" invalid {count[State.INVALID]}]"
         )
 
-    def _emit(self, kind: EventKind, masked: str, message: str, level: int, *, persist: bool) -> None:
+    def _emit(
+        self, kind: EventKind, masked: str, message: str, level: int, *, persist: bool
+    ) -> None:
         if persist:
             self._version += 1
         if self._on_event is not None:

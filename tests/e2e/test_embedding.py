@@ -25,7 +25,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -93,7 +93,7 @@ def with_setter(app: App) -> Any:
 
 
 @contextlib.contextmanager
-def serve_uvicorn(asgi: Any, *, lifespan: str) -> Iterator[str]:
+def serve_uvicorn(asgi: Any, *, lifespan: Literal["on", "off"]) -> Iterator[str]:
     """Run ``asgi`` under uvicorn in a thread; yield its base URL; stop and join on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -287,7 +287,8 @@ async def test_hypercorn_trio_lifespan_flushes_on_shutdown(
 
     async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
         try:
-            await serve(app, config, shutdown_trigger=shutdown.wait, task_status=task_status)
+            asgi: Any = app  # hypercorn's ASGIFramework type is narrower than a plain ASGI 3 callable
+            await serve(asgi, config, shutdown_trigger=shutdown.wait, task_status=task_status)
         finally:
             stopped.set()
 

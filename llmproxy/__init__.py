@@ -13,15 +13,33 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .asgi.app import App
-from .chain.body import DEFAULT_BODY_LIMIT
-from .config import ConfigStore, Settings
+
+if TYPE_CHECKING:
+    from .asgi.app import App
+    from .config import ConfigStore, Settings
 
 __all__ = ["App", "Settings", "__version__", "create_app"]
 
 log = logging.getLogger("llmproxy")
+
+DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `--version`, `--help` and config errors answer without importing
+    # the server stack (trio, httpx, hypercorn) at all.
+    if name == "App":
+        from .asgi.app import App
+
+        return App
+    if name == "Settings":
+        from .config import Settings
+
+        return Settings
+    raise AttributeError(f"module 'llmproxy' has no attribute {name!r}")
 
 
 def create_app(
@@ -48,6 +66,8 @@ def create_app(
     Raises:
         ConfigError: the file cannot be used; it is left untouched.
     """
+    from .config import ConfigStore, Settings
+
     if isinstance(config, Settings):
         store = ConfigStore(None)
         settings = config
@@ -65,6 +85,7 @@ def create_app(
 
 def build_app(settings: Settings, store: ConfigStore, *, body_limit: int = DEFAULT_BODY_LIMIT) -> App:
     """The app for already-loaded settings (what :func:`create_app` and the CLI share)."""
+    from .asgi.app import App
     from .proxy import Proxy
     from .routes import build_routes
 

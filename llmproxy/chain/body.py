@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .. import DEFAULT_BODY_LIMIT as DEFAULT_BODY_LIMIT
+
 if TYPE_CHECKING:
     from ..asgi.request import Request
     from . import Handler, Step
 
 __all__ = ["parse_json", "read_body", "watch_disconnect"]
-
-DEFAULT_BODY_LIMIT = 32 * 1024 * 1024
 
 
 def read_body(limit: int = DEFAULT_BODY_LIMIT) -> Step:

@@ -25,8 +25,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
-
 from .env import apply_env
 from .errors import ConfigError
 from .passwords import generate_password
@@ -142,6 +140,8 @@ class ConfigStore:
 
     async def save(self, settings: Settings | Callable[[], Settings]) -> bool:
         """:meth:`save_sync` in a worker thread, so fsync never stalls the event loop."""
+        import anyio.to_thread  # here, so the CLI's config checks do not load the async stack
+
         return await anyio.to_thread.run_sync(self.save_sync, settings)
 
 

@@ -180,7 +180,8 @@ def _array(
     value = document.get(name)
     if value is None:
         return ()
-    if not isinstance(value, list):
+    # A list from tomllib, or a tuple from llmproxy.config.Settings.
+    if not isinstance(value, list | tuple):
         warnings.append(f"{name} is not an array; ignored")
         return ()
     return ((f"{name}[{i}]", raw) for i, raw in enumerate(value))

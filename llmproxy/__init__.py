@@ -71,7 +71,7 @@ def create_app(
     if isinstance(config, Settings):
         store = ConfigStore(None)
         settings = config
-        missing = {k: _generate() for k in ("password", "admin_password") if not getattr(settings, k)}
+        missing = {k: _generate() for k in ("password", "admin_password") if not getattr(settings, k).strip()}
         if missing:
             settings = settings.replace(**missing)
     else:

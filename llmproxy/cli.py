@@ -16,10 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .config import ConfigError, ConfigStore, Settings
 
-__all__ = ["banner_lines", "main", "read_cookie_file"]
+if TYPE_CHECKING:
+    from .credentials import Pool
+
+__all__ = ["add_cookie_file", "banner_lines", "main"]
 
 log = logging.getLogger("llmproxy")
 
@@ -49,20 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_cookie_file(path: str) -> tuple[list[str], list[str]]:
-    """Cookies from a text file, one per line.
+def add_cookie_file(pool: Pool[Any], path: str) -> tuple[int, list[str]]:
+    """Add the cookies of a text file, one per line, to ``pool``.
 
-    Blank lines and lines starting with ``#`` are ignored.
+    Blank lines and lines starting with ``#`` are ignored; cookies already known
+    (in any state, in any accepted form) change nothing.
 
     Returns:
-        The normalised cookies, and one message per rejected line (``file:line: reason``).
+        How many cookies were new, and one message per rejected line
+        (``file:line: reason``; the reason never repeats the line's text).
 
     Raises:
         OSError: the file cannot be read.
     """
-    from .credentials.cookie import CookieFormatError, parse_cookie
-
-    cookies: list[str] = []
+    added = 0
     problems: list[str] = []
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
@@ -70,24 +75,10 @@ def read_cookie_file(path: str) -> tuple[list[str], list[str]]:
         if not stripped or stripped.startswith("#"):
             continue
         try:
-            cookies.append(parse_cookie(stripped))
-        except CookieFormatError as exc:
+            added += pool.add(stripped).added
+        except ValueError as exc:
             problems.append(f"{path}:{number}: {exc}")
-    return cookies, problems
-
-
-def add_cookies(settings: Settings, cookies: Sequence[str]) -> tuple[Settings, int]:
-    """Append cookies not already known (in any state) to ``cookie_array``."""
-    known = {str(entry.get("cookie")) for entry in settings.cookie_array}
-    known.update(str(entry.get("cookie")) for entry in settings.wasted_cookie)
-    fresh = []
-    for cookie in cookies:
-        if cookie not in known:
-            known.add(cookie)
-            fresh.append({"cookie": cookie})
-    if not fresh:
-        return settings, 0
-    return settings.replace(cookie_array=(*settings.cookie_array, *fresh)), len(fresh)
+    return added, problems
 
 
 def _safe_url(url: str | None) -> str:
@@ -107,10 +98,13 @@ def _flag(value: bool) -> str:
     return "Enabled" if value else "Disabled"
 
 
-def banner_lines(settings: Settings, base_url: str, config_path: Path | None) -> list[str]:
+def banner_lines(
+    settings: Settings, base_url: str, config_path: Path | None, cookies: tuple[int, int, int]
+) -> list[str]:
     """What a user needs to connect, printed once the socket is bound.
 
-    ``base_url`` is the real bound address (``port = 0`` picks one).
+    ``base_url`` is the real bound address (``port = 0`` picks one); ``cookies``
+    counts the pool's valid, exhausted and invalid cookies.
     """
     return [
         f"llmproxy v{__version__} (Python {platform.python_version()})",
@@ -128,7 +122,7 @@ def banner_lines(settings: Settings, base_url: str, config_path: Path | None) ->
         f" | Skip first warning: {_flag(settings.skip_first_warning)}"
         f" | Skip normal Pro: {_flag(settings.skip_normal_pro)}"
         f" | Web count_tokens: {_flag(settings.enable_web_count_tokens)}",
-        f"Cookies: {len(settings.cookie_array)} in rotation, {len(settings.wasted_cookie)} retired",
+        "Cookies: {} valid, {} exhausted, {} invalid".format(*cookies),
     ]
 
 
@@ -156,34 +150,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("llmproxy: the file was left untouched; fix it and start again.", file=sys.stderr)
         return 2
     settings = loaded.settings
-    needs_save = loaded.needs_save
     for key in loaded.generated:
         log.info("generated a new %s", key.replace("_", " "))
+    assert store.path is not None
+    _setup_logging(settings, store.path)
+    from . import build_app
+    from .runner import run
+
+    app = build_app(settings, store)
+    needs_save = loaded.needs_save
     if args.file:
         try:
-            cookies, problems = read_cookie_file(args.file)
+            added, problems = add_cookie_file(app.proxy.cookies, args.file)
         except OSError as exc:
             print(f"llmproxy: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
         for problem in problems:
             log.warning("skipped cookie line %s", problem)
-        settings, added = add_cookies(settings, cookies)
-        log.info("%s: %d cookies read, %d new", args.file, len(cookies), added)
+        log.info("%s: %d new cookies", args.file, added)
         needs_save = needs_save or added > 0
-    assert store.path is not None
-    _setup_logging(settings, store.path)
     if needs_save:
         try:
-            store.save_sync(settings)
+            app.proxy.save_now()
         except OSError as exc:
             log.error("cannot write %s: %s", store.path, exc)
-    from . import build_app
-    from .runner import run
-
-    app = build_app(settings, store)
 
     def announce(base_url: str) -> None:
-        for line in banner_lines(app.proxy.settings, base_url, store.path):
+        stats = app.proxy.cookies.statistics()
+        counts = (stats.valid, stats.exhausted, stats.invalid)
+        for line in banner_lines(app.proxy.settings, base_url, store.path, counts):
             print(line, flush=True)
 
     return run(app, announce)

@@ -15,6 +15,7 @@ long-lived services:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ import anyio
 import anyio.abc
 
 from .config import ConfigStore, Settings
+from .credentials import CLAUDE_COOKIES, Pool, PoolEvent
+from .credentials.records import CookieRecord
 from .upstream.http import HttpClients
 
 __all__ = ["Proxy"]
@@ -33,6 +36,9 @@ Service = Callable[[], Awaitable[None]]
 SAVE_COALESCE_SECONDS = 0.25
 """How long the saver waits after a change for more changes, so a burst is one write."""
 
+SWEEP_SECONDS = 300.0
+"""Longest pause of the sweeper that returns parked cookies (it wakes earlier when one is due)."""
+
 
 class Proxy:
     """State shared by every request of one app.
@@ -40,15 +46,30 @@ class Proxy:
     Args:
         settings: The starting settings.
         store: Where they are saved (a store without a path never writes).
+        clock: Epoch seconds; injected so tests control time.
     """
 
-    def __init__(self, settings: Settings, store: ConfigStore) -> None:
+    def __init__(
+        self, settings: Settings, store: ConfigStore, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.clock = clock
         self.http = HttpClients()
+        self.cookies: Pool[CookieRecord] = Pool.from_document(
+            CLAUDE_COOKIES,
+            settings.to_document(),
+            clock=clock,
+            on_event=self._on_pool_event,
+            max_concurrent_per_credential=settings.max_concurrent_per_cookie,
+        )
+        """The Claude cookie pool; it owns cookie_array, wasted_cookie and cookie_meta."""
         self.mode: str | None = None
         """``"lifespan"`` or ``"detached"`` once background services run."""
-        self._services: list[tuple[str, Service]] = [("config saver", self._save_loop)]
+        self._services: list[tuple[str, Service]] = [
+            ("config saver", self._save_loop),
+            ("cookie sweeper", self._sweep_loop),
+        ]
         self._version = 0
         self._saved_version = 0
         self._wake: anyio.Event | None = None
@@ -58,13 +79,25 @@ class Proxy:
     # -- settings and saving ------------------------------------------------------
 
     def snapshot(self) -> Settings:
-        """The settings to write to disk, including state owned elsewhere (the pools)."""
-        return self.settings
+        """The settings to write to disk, with the pools' current credentials."""
+        tables = self.cookies.dump()
+        return self.settings.replace(
+            cookie_array=tuple(tables.get("cookie_array", ())),
+            wasted_cookie=tuple(tables.get("wasted_cookie", ())),
+            cookie_meta=tuple(tables.get("cookie_meta", ())),
+        )
 
     def update_settings(self, settings: Settings) -> None:
         """Swap in new settings and schedule a save."""
         self.settings = settings
+        self.cookies.max_concurrent_per_credential = settings.max_concurrent_per_cookie
         self.mark_dirty()
+
+    def _on_pool_event(self, event: PoolEvent) -> None:
+        # Messages come masked from the pool; they are safe to log as they are.
+        log.log(event.level, "%s", event.message)
+        if event.persist:
+            self.mark_dirty()
 
     def mark_dirty(self) -> None:
         """Note that something worth saving changed; the saver writes it soon."""
@@ -76,6 +109,12 @@ class Proxy:
     def dirty(self) -> bool:
         """Whether a change is not on disk yet."""
         return self._version != self._saved_version
+
+    def save_now(self) -> None:
+        """Save synchronously, before the event loop runs (start-up)."""
+        version = self._version
+        self.store.save_sync(self.snapshot)
+        self._saved_version = version
 
     async def flush(self) -> None:
         """Save now if anything changed (used on shutdown and by the saver)."""
@@ -95,6 +134,13 @@ class Proxy:
                 await self.flush()
             except OSError as exc:
                 log.error("saving %s failed: %s; will retry on the next change", self.store.path, exc)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            self.cookies.sweep()
+            due = self.cookies.next_reset()
+            delay = SWEEP_SECONDS if due is None else min(SWEEP_SECONDS, max(1.0, due - self.clock()))
+            await anyio.sleep(delay)
 
     # -- background services ------------------------------------------------------
 

@@ -78,13 +78,22 @@ FIELDS: tuple[Field, ...] = (
     Field("custom_prompt", "str", "", "claude.ai: text sent as the completion prompt."),
     Field("claude_code_client_id", "optstr", None, "OAuth client id for Claude Code."),
     Field("custom_system", "optstr", None, "Claude Code: system text inserted after the billing block."),
-    Field("cookie_array", "tables", [], "Usable and cooling-down cookies (managed by the pool)."),
-    Field("wasted_cookie", "tables", [], "Retired cookies with their reason (managed by the pool)."),
+    Field("cookie_array", "list", [], "Usable and cooling-down cookies (managed by the pool)."),
+    Field("wasted_cookie", "list", [], "Retired cookies with their reason (managed by the pool)."),
     Field("gemini_keys", "list", [], "Gemini AI Studio keys (ClewdR 0.11 format)."),
     Field("vertex", "table", {}, "Vertex AI service accounts (ClewdR 0.11 format)."),
+    # llmproxy's own keys; ClewdR ignores unknown top-level keys, so its files stay valid.
+    Field("max_concurrent_per_cookie", "int", 0, "Requests in flight per cookie; 0 = no cap."),
+    Field("cookie_meta", "list", [], "What llmproxy learned about each cookie."),
 )
 
+LLMPROXY_ONLY = ("max_concurrent_per_cookie", "cookie_meta")
+"""Keys ClewdR does not have; written only when they differ from their default."""
+
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+# Legacy and llmproxy-only keys stay out of a file that does not use them.
+_OMIT_AT_DEFAULT = frozenset({"gemini_keys", "vertex", *LLMPROXY_ONLY})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,10 +127,12 @@ class Settings:
     custom_prompt: str = ""
     claude_code_client_id: str | None = None
     custom_system: str | None = None
-    cookie_array: tuple[Mapping[str, Any], ...] = ()
-    wasted_cookie: tuple[Mapping[str, Any], ...] = ()
+    cookie_array: tuple[Any, ...] = ()
+    wasted_cookie: tuple[Any, ...] = ()
     gemini_keys: tuple[Any, ...] = ()
     vertex: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    max_concurrent_per_cookie: int = 0
+    cookie_meta: tuple[Any, ...] = ()
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Keys of the file that no field above claims, kept to be written back."""
 
@@ -167,6 +178,10 @@ class Settings:
             raise ConfigError(f"port: {self.port} is outside 0-65535")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries: {self.max_retries} must not be negative")
+        if self.max_concurrent_per_cookie < 0:
+            raise ConfigError(
+                f"max_concurrent_per_cookie: {self.max_concurrent_per_cookie} must not be negative"
+            )
         if self.proxy is not None:
             _check_url("proxy", self.proxy, PROXY_SCHEMES)
         if self.rproxy is not None:
@@ -182,13 +197,13 @@ class Settings:
             value = getattr(self, field.name)
             if value is None:
                 continue
+            if field.name in _OMIT_AT_DEFAULT and value == _check(field, field.default):
+                continue
             if field.kind == "tables":
                 value = [dict(v) for v in value]
             elif field.kind == "list":
                 value = list(value)
             elif field.kind == "table":
-                if not value:
-                    continue
                 value = dict(value)
             doc[field.name] = value
         for key, value in self.extra.items():

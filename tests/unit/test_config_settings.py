@@ -197,8 +197,8 @@ CLEWDR_DEFAULTS: dict[str, tuple[str, Any]] = {
     "custom_prompt": ("str", ""),
     "claude_code_client_id": ("optstr", None),
     "custom_system": ("optstr", None),
-    "cookie_array": ("tables", []),
-    "wasted_cookie": ("tables", []),
+    "cookie_array": ("list", []),
+    "wasted_cookie": ("list", []),
     "gemini_keys": ("list", []),
     "vertex": ("table", {}),
 }
@@ -211,10 +211,18 @@ def load(text: str) -> Settings:
 # --- the field table ------------------------------------------------------------------------------
 
 
+LLMPROXY_DEFAULTS = {"max_concurrent_per_cookie": ("int", 0), "cookie_meta": ("list", [])}
+
+
 def test_field_table_is_clewdrs_in_clewdrs_order() -> None:
-    assert [f.name for f in FIELDS] == KNOWN_ORDER
-    assert {f.name: (f.kind, f.default) for f in FIELDS} == CLEWDR_DEFAULTS
-    for f in FIELDS:
+    """ClewdR's keys first, in its order, then llmproxy's own (which ClewdR ignores)."""
+    ours = [f for f in FIELDS if f.name in LLMPROXY_DEFAULTS]
+    clewdrs = [f for f in FIELDS if f.name not in LLMPROXY_DEFAULTS]
+    assert FIELDS[-len(ours):] == tuple(ours)
+    assert {f.name: (f.kind, f.default) for f in ours} == LLMPROXY_DEFAULTS
+    assert [f.name for f in clewdrs] == KNOWN_ORDER
+    assert {f.name: (f.kind, f.default) for f in clewdrs} == CLEWDR_DEFAULTS
+    for f in clewdrs:
         kind, default = CLEWDR_DEFAULTS[f.name]
         # bool is an int in Python: make sure True did not become 1 or the reverse.
         assert type(f.default) is type(default), f.name

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -83,13 +84,22 @@ def create_app(
     return build_app(settings, store, body_limit=body_limit)
 
 
-def build_app(settings: Settings, store: ConfigStore, *, body_limit: int = DEFAULT_BODY_LIMIT) -> App:
-    """The app for already-loaded settings (what :func:`create_app` and the CLI share)."""
+def build_app(
+    settings: Settings,
+    store: ConfigStore,
+    *,
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    clock: Callable[[], float] = time.time,
+) -> App:
+    """The app for already-loaded settings (what :func:`create_app` and the CLI share).
+
+    ``clock`` (epoch seconds) drives cookie reset times; tests inject their own.
+    """
     from .asgi.app import App
     from .proxy import Proxy
     from .routes import build_routes
 
-    return App(Proxy(settings, store), build_routes(), body_limit=body_limit)
+    return App(Proxy(settings, store, clock=clock), build_routes(), body_limit=body_limit)
 
 
 def _generate() -> str:

@@ -90,7 +90,7 @@ def coerce(key: str, raw: str) -> Any:
         raise ValueError(f"expected a TOML {('table' if kind == 'table' else 'array')}: {exc}") from None
     if kind == "table" and not isinstance(parsed, dict):
         raise ValueError(f"expected a TOML table, got {value!r}")
-    if kind in ("tables", "list") and not isinstance(parsed, list):
+    if kind == "list" and not isinstance(parsed, list):
         raise ValueError(f"expected a TOML array, got {value!r}")
     return parsed
 

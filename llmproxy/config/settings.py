@@ -23,7 +23,7 @@ from .errors import ConfigError
 
 __all__ = ["FIELDS", "Field", "Settings", "ANTHROPIC_BASE", "DEFAULT_CLIENT_ID"]
 
-Kind = Literal["str", "optstr", "bool", "int", "tables", "list", "table"]
+Kind = Literal["str", "optstr", "bool", "int", "list", "table"]
 
 ANTHROPIC_BASE = "https://api.anthropic.com"
 DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
@@ -38,7 +38,7 @@ class Field:
     Attributes:
         name: The key, as ClewdR spells it.
         kind: Its type: ``str``, ``optstr`` (string or absent), ``bool``, ``int``,
-            ``tables`` (array of tables), ``list`` (array of anything) or ``table``.
+            ``list`` (array of anything) or ``table``.
         default: The value when the key is absent.
         doc: One line for ``clewdr.toml.example`` and the admin page.
     """
@@ -199,9 +199,7 @@ class Settings:
                 continue
             if field.name in _OMIT_AT_DEFAULT and value == _check(field, field.default):
                 continue
-            if field.kind == "tables":
-                value = [dict(v) for v in value]
-            elif field.kind == "list":
+            if field.kind == "list":
                 value = list(value)
             elif field.kind == "table":
                 value = dict(value)
@@ -264,10 +262,6 @@ def _check(field: Field, value: Any) -> Any:
         if value == "":
             return None
         ok = value is None or isinstance(value, str)
-    elif kind == "tables":
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value)
-        if ok:
-            return tuple(value)
     elif kind == "list":
         ok = isinstance(value, (list, tuple))
         if ok:
@@ -280,7 +274,6 @@ def _check(field: Field, value: Any) -> Any:
             "int": "an integer",
             "str": "a string",
             "optstr": "a string",
-            "tables": "an array of tables",
             "list": "an array",
             "table": "a table",
         }[kind]

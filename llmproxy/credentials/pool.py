@@ -562,7 +562,13 @@ class Pool(Generic[R]):
         ]
         denied = sum(1 for e in self._entries.values() if not e.capabilities.allows(route))
         busy = [e for e in candidates if e.state is State.VALID]
-        parked = [_until(e) for e in candidates if e.state is State.EXHAUSTED]
+        # Every resting credential counts for Retry-After, including ones this request
+        # already tried: the client's retry is a new request with a fresh memory.
+        parked = [
+            _until(e)
+            for e in self._entries.values()
+            if e.capabilities.allows(route) and e.state is State.EXHAUSTED
+        ]
         invalid = sum(1 for e in self._entries.values() if e.state is State.INVALID)
         if not self._entries:
             return NoCredentialAvailable(f"no {name} configured", retry_after=None)

@@ -25,6 +25,7 @@ import anyio.abc
 from .config import ConfigStore, Settings
 from .credentials import CLAUDE_COOKIES, Pool, PoolEvent
 from .credentials.records import CookieRecord
+from .upstream.claude_oauth import TokenKeeper
 from .upstream.http import HttpClients
 
 __all__ = ["Proxy"]
@@ -64,6 +65,8 @@ class Proxy:
             max_concurrent_per_credential=settings.max_concurrent_per_cookie,
         )
         """The Claude cookie pool; it owns cookie_array, wasted_cookie and cookie_meta."""
+        self.tokens = TokenKeeper(clock)
+        """Claude Code OAuth tokens per cookie (one refresh shared by concurrent requests)."""
         self.mode: str | None = None
         """``"lifespan"`` or ``"detached"`` once background services run."""
         self._services: list[tuple[str, Service]] = [

@@ -1,0 +1,30 @@
+"""Wire formats, sans-IO: bytes and dicts in, bytes and dicts out.
+
+Nothing in this package imports trio, anyio or httpx, and nothing awaits; the
+routes and upstream adapters do the reading and writing around it.
+
+Where things are::
+
+    sse.py    text/event-stream: the incremental decoder (h11-shaped: feed,
+              next_event, NEED_DATA, end) and the event encoder
+"""
+
+from llmproxy.wire.sse import COMMENT_PING as COMMENT_PING
+from llmproxy.wire.sse import NEED_DATA as NEED_DATA
+from llmproxy.wire.sse import NeedData as NeedData
+from llmproxy.wire.sse import SSEComment as SSEComment
+from llmproxy.wire.sse import SSEDecoder as SSEDecoder
+from llmproxy.wire.sse import SSEEvent as SSEEvent
+from llmproxy.wire.sse import anthropic_ping as anthropic_ping
+from llmproxy.wire.sse import encode_event as encode_event
+
+__all__ = [
+    "COMMENT_PING",
+    "NEED_DATA",
+    "NeedData",
+    "SSEComment",
+    "SSEDecoder",
+    "SSEEvent",
+    "anthropic_ping",
+    "encode_event",
+]

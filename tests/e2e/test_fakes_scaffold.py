@@ -86,3 +86,16 @@ async def test_client_hangup_is_recorded_as_cancelled() -> None:
         with trio.fail_after(10):
             await fake.requests[0].finished.wait()
     assert fake.requests[0].cancelled
+
+
+async def test_a_stream_read_to_the_end_is_not_cancelled() -> None:
+    fake, gates = make_fake()
+    gates["second"].set()
+    async with serve(fake) as base, httpx.AsyncClient() as client:
+        for _ in range(5):
+            response = await client.get(f"{base}/gated")
+            assert response.content.endswith(b"event: second\ndata: {\"n\":2}\n\n")
+        with trio.fail_after(10):
+            for recorded in fake.requests:
+                await recorded.finished.wait()
+    assert not any(r.cancelled for r in fake.requests)

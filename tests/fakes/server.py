@@ -204,13 +204,14 @@ class FakeUpstream:
         if reply.chunks is None:
             await send({"type": "http.response.body", "body": reply.body, "more_body": False})
             return
+        body_complete = False  # hypercorn reports a disconnect during the final send, too
         async with trio.open_nursery() as nursery:
 
             async def watch_disconnect() -> None:
                 while True:
                     message = await receive()
                     if message["type"] == "http.disconnect":
-                        if not recorded.finished.is_set():
+                        if not body_complete:
                             recorded.cancelled = True
                             nursery.cancel_scope.cancel()
                         return
@@ -220,6 +221,7 @@ class FakeUpstream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if reply.break_after:
                 raise _BreakConnection("stream cut off on purpose")
+            body_complete = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             nursery.cancel_scope.cancel()
 

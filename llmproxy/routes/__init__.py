@@ -12,7 +12,7 @@ from ..asgi.families import Family
 from ..asgi.routing import Route
 from ..chain import Handler
 from ..chain.auth import Auth
-from . import admin
+from . import admin, code
 from .unbuilt import not_built
 
 __all__ = ["build_routes"]
@@ -56,14 +56,14 @@ def build_routes() -> list[Route]:
                "token counting on the claude.ai web route"),
         _route("web.chat", "POST", "/v1/chat/completions", O, api,
                "the OpenAI-compatible claude.ai web route"),
-        _route("web.models", "GET", "/v1/models", A, api, "the model list"),
+        _route("web.models", "GET", "/v1/models", A, api, code.models),
         # Claude Code (cookies -> OAuth -> Messages API)
-        _route("code.messages", "POST", "/code/v1/messages", A, api, "the Claude Code route"),
+        _route("code.messages", "POST", "/code/v1/messages", A, api, code.messages),
         _route("code.count_tokens", "POST", "/code/v1/messages/count_tokens", A, api,
-               "token counting on the Claude Code route"),
+               code.count_tokens),
         _route("code.chat", "POST", "/code/v1/chat/completions", O, api,
                "the OpenAI-compatible Claude Code route"),
-        _route("code.models", "GET", "/code/v1/models", A, api, "the model list"),
+        _route("code.models", "GET", "/code/v1/models", A, api, code.models),
         # Gemini AI Studio and Vertex AI, native and OpenAI formats
         _route("gemini.native", "GET,POST", "/v1/v1beta/", G, gemini,
                "the Gemini AI Studio route", prefix=True, json=False),

@@ -247,8 +247,8 @@ def test_banner_requests_logs_and_sigterm(tmp_path: Path, start: Any) -> None:
         body=b"{}",
         headers={"x-api-key": api_password, "content-type": "application/json"},
     )
-    assert status == 501, body
-    assert json.loads(body)["type"] == "error"
+    assert status == 400, body  # past the password: the body is checked
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
 
     status, body = request(
         f"{base}/v1/messages", method="POST", body=b"{}", headers={"content-type": "application/json"}
@@ -274,7 +274,7 @@ def test_banner_requests_logs_and_sigterm(tmp_path: Path, start: Any) -> None:
     assert len(lines) == 4, "one access log line per request:\n" + stderr
     expected = [
         ("route=admin.version", "status=200"),
-        ("route=code.messages", "status=501"),
+        ("route=code.messages", "status=400"),
         ("route=web.messages", "status=401"),
         ("route=gemini.native", "status=501"),
     ]

@@ -98,7 +98,7 @@ AUTH_CASES = [
     # (method, path, headers, query, expected status)
     ("POST", "/v1/messages", {"x-api-key": API}, None, 501),
     ("POST", "/v1/messages", {"authorization": f"Bearer {API}"}, None, 501),
-    ("POST", "/code/v1/messages", {"x-api-key": "wrong", "authorization": f"Bearer {API}"}, None, 501),
+    ("POST", "/v1/messages", {"x-api-key": "wrong", "authorization": f"Bearer {API}"}, None, 501),
     ("POST", "/v1/messages", {"x-api-key": ADMIN}, None, 401),
     ("POST", "/v1/messages", {}, None, 401),
     ("POST", "/v1/chat/completions", {"authorization": f"Bearer {API}"}, None, 501),
@@ -202,15 +202,13 @@ async def test_body_limit(tmp_path: Path) -> None:
 
 async def test_unbuilt_routes_answer_501_in_their_dialect(tmp_path: Path) -> None:
     async with running(tmp_path) as (client, _):
-        code = await client.post("/code/v1/messages", json={"model": "m"}, headers={"x-api-key": API})
+        web = await client.post("/v1/messages", json={"model": "m"}, headers={"x-api-key": API})
         chat = await client.post("/gemini/chat/completions", json={}, headers={"authorization": f"Bearer {API}"})
-        models = await client.get("/code/v1/models", headers={"x-api-key": API})
-    assert code.status_code == 501
-    assert code.json()["type"] == "error"
-    assert "Claude Code route" in code.json()["error"]["message"]
+    assert web.status_code == 501
+    assert web.json()["type"] == "error"
+    assert "claude.ai web route" in web.json()["error"]["message"]
     assert chat.status_code == 501
     assert chat.json()["error"]["type"] == "server_error"
-    assert models.status_code == 501
 
 
 async def test_version_needs_no_password(tmp_path: Path) -> None:

@@ -349,7 +349,8 @@ class Account:
     _queues: dict[str, deque[Script]] = dataclasses.field(
         default_factory=lambda: {name: deque() for name in ENDPOINTS}
     )
-    _revoked: bool = False
+    _generation: int = 0
+    """Bumped by :meth:`revoke`; tokens of an older generation are dead."""
 
     def next(self, endpoint: str, *scripts: Script) -> Account:
         """Queue answers for this account's next requests to ``endpoint``."""
@@ -369,8 +370,8 @@ class Account:
         return len(self._queues[endpoint])
 
     def revoke(self) -> None:
-        """Invalidate every access and refresh token issued so far."""
-        self._revoked = True
+        """Invalidate every access and refresh token issued so far (later ones work)."""
+        self._generation += 1
 
     def _take(self, endpoint: str) -> Script | None:
         queue = self._queues[endpoint]
@@ -382,6 +383,7 @@ class _Token:
     account: Account
     expires_at: float
     revoked: bool = False
+    generation: int = 0
 
 
 @dataclasses.dataclass
@@ -557,7 +559,7 @@ class FakeAnthropic(FakeUpstream):
 
     @staticmethod
     def _live(token: _Token) -> bool:
-        return not token.revoked and not token.account._revoked
+        return not token.revoked and token.generation == token.account._generation
 
     def _cookie_account(self, request: Recorded) -> Account | None:
         raw = request.headers.get("cookie", "")
@@ -595,7 +597,7 @@ class FakeAnthropic(FakeUpstream):
     def _issue(self, account: Account) -> dict[str, Any]:
         access = self._next_id("sk-ant-oat01-fake")
         refresh = self._next_id("sk-ant-ort01-fake")
-        entry = _Token(account, self.clock() + self.expires_in)
+        entry = _Token(account, self.clock() + self.expires_in, generation=account._generation)
         self._access[access] = entry
         self._refresh[refresh] = entry
         return {

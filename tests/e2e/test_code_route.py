@@ -185,7 +185,7 @@ async def test_count_tokens(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("failure", "error_class"),
     [
-        (Failure.overloaded(), anthropic.APIStatusError),
+        (Failure.overloaded(), anthropic.OverloadedError),
         (Failure.server_error(), anthropic.InternalServerError),
         (Failure.rate_limited(resets_at=1_800_003_600), anthropic.RateLimitError),
     ],

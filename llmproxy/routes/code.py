@@ -29,6 +29,7 @@ from ..claude.code_request import (
 )
 from ..credentials import Lease, TokenUsage, count_tokens_checked
 from ..credentials.records import CookieRecord
+from ..errors import BadRequest
 from ..upstream.claude_oauth import rejection_or_error
 from ..upstream.relay import relay_anthropic_stream
 from .models import model_list
@@ -105,8 +106,6 @@ async def count_tokens(request: Request) -> None:
     proxy = request.app
     body = request.json_body
     if not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
-        from ..errors import BadRequest
-
         raise BadRequest("count_tokens needs a string 'model' and a 'messages' array")
     request.model = body["model"]
     settings = proxy.settings

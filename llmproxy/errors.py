@@ -84,7 +84,22 @@ class ClientError(ProxyError):
 
 
 class BadRequest(ClientError):
-    """Malformed JSON, a body of the wrong shape, or a value out of range."""
+    """Malformed JSON, a body of the wrong shape, or a value out of range.
+
+    ``param`` names the offending request field where there is one (OpenAI clients
+    show it as ``error.param``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, headers=headers)
+        self.param = param
 
 
 class AuthenticationFailed(ClientError):

@@ -26,6 +26,8 @@ from .config import ConfigStore, Settings
 from .credentials import CLAUDE_COOKIES, Pool, PoolEvent
 from .credentials.records import CookieRecord
 from .upstream.claude_oauth import TokenKeeper
+from .gemini.credentials import GeminiCredentials
+from .stats import Stats
 from .upstream.http import HttpClients
 
 __all__ = ["Proxy"]
@@ -65,6 +67,12 @@ class Proxy:
             max_concurrent_per_credential=settings.max_concurrent_per_cookie,
         )
         """The Claude cookie pool; it owns cookie_array, wasted_cookie and cookie_meta."""
+        self.gemini = GeminiCredentials.from_settings(
+            settings, clock=clock, on_event=self._on_pool_event
+        )
+        """Gemini AI Studio keys and Vertex AI service accounts; owns gemini_keys and vertex."""
+        self.stats = Stats()
+        """Request counters for the admin dashboard."""
         self.tokens = TokenKeeper(clock)
         """Claude Code OAuth tokens per cookie (one refresh shared by concurrent requests)."""
         self.mode: str | None = None
@@ -84,10 +92,13 @@ class Proxy:
     def snapshot(self) -> Settings:
         """The settings to write to disk, with the pools' current credentials."""
         tables = self.cookies.dump()
+        gemini = self.gemini.dump()
         return self.settings.replace(
             cookie_array=tuple(tables.get("cookie_array", ())),
             wasted_cookie=tuple(tables.get("wasted_cookie", ())),
             cookie_meta=tuple(tables.get("cookie_meta", ())),
+            gemini_keys=tuple(gemini.get("gemini_keys", ())),
+            vertex=gemini.get("vertex", {}),
         )
 
     def update_settings(self, settings: Settings) -> None:
@@ -141,7 +152,9 @@ class Proxy:
     async def _sweep_loop(self) -> None:
         while True:
             self.cookies.sweep()
-            due = self.cookies.next_reset()
+            self.gemini.sweep()
+            dues = [d for d in (self.cookies.next_reset(), self.gemini.next_reset()) if d is not None]
+            due = min(dues) if dues else None
             delay = SWEEP_SECONDS if due is None else min(SWEEP_SECONDS, max(1.0, due - self.clock()))
             await anyio.sleep(delay)
 

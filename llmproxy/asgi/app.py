@@ -97,6 +97,7 @@ class App:
         request.started_at = time.perf_counter()
         request.family = family_for_path(path)
         self.proxy.ensure_started()
+        self.proxy.stats.begin()
         try:
             if request.method == "OPTIONS":
                 await request.send_bytes(b"", status=204, content_type=b"text/plain", headers=CORS_HEADERS)
@@ -117,18 +118,25 @@ class App:
         finally:
             if request.streaming and not request.finished and not request.disconnected:
                 await request.end_stream()
-            self._log(request)
+            self._finish(request)
 
     async def _answer_error(self, request: Request, exc: ProxyError) -> None:
+        request.error_kind = exc.kind
         if request.disconnected:
             return
         await request.send_error(exc)
 
+    def _finish(self, request: Request) -> None:
+        elapsed = time.perf_counter() - request.started_at
+        route = request.route.name if request.route is not None else None
+        kind = "disconnected" if request.disconnected and request.error_kind is None else request.error_kind
+        self.proxy.stats.end(route, elapsed, kind)
+        self._log(request, elapsed)
+
     @staticmethod
-    def _log(request: Request) -> None:
+    def _log(request: Request, elapsed: float) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        elapsed = time.perf_counter() - request.started_at
         status = "disconnected" if request.disconnected else str(request.status)
         route = request.route.name if request.route is not None else "-"
         # The path, never the query string: Gemini clients put the password in ?key=.

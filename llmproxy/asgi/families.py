@@ -96,7 +96,8 @@ def error_object(family: Family, exc: ProxyError) -> dict[str, Any]:
         otype, code = _OPENAI_TYPES.get(exc.kind, ("server_error", None))
         if upstream_type:
             otype = upstream_type
-        return {"error": {"message": exc.message, "type": otype, "param": None, "code": code}}
+        param = getattr(exc, "param", None)
+        return {"error": {"message": exc.message, "type": otype, "param": param, "code": code}}
     if family is Family.GEMINI:
         return {
             "error": {

@@ -72,6 +72,7 @@ class Request:
         "json_body",
         "disconnected",
         "started_at",
+        "error_kind",
         "_headers",
         "_query",
     )
@@ -94,6 +95,8 @@ class Request:
         self.json_body: dict[str, Any] = {}
         self.disconnected = False
         self.started_at = 0.0
+        self.error_kind: str | None = None
+        """The kind of the error this request was answered with, for the counters."""
         self._headers: dict[str, str] | None = None
         self._query: dict[str, str] | None = None
 

@@ -26,6 +26,8 @@ __all__ = ["FIELDS", "Field", "Settings", "ANTHROPIC_BASE", "DEFAULT_CLIENT_ID"]
 Kind = Literal["str", "optstr", "bool", "int", "list", "table"]
 
 ANTHROPIC_BASE = "https://api.anthropic.com"
+GEMINI_BASE = "https://generativelanguage.googleapis.com"
+VERTEX_BASE = "https://aiplatform.googleapis.com"
 DEFAULT_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 """Outbound proxy schemes the HTTP client can use."""
@@ -84,10 +86,23 @@ FIELDS: tuple[Field, ...] = (
     Field("vertex", "table", {}, "Vertex AI service accounts (ClewdR 0.11 format)."),
     # llmproxy's own keys; ClewdR ignores unknown top-level keys, so its files stay valid.
     Field("max_concurrent_per_cookie", "int", 0, "Requests in flight per cookie; 0 = no cap."),
+    Field("models", "list", [], "Model ids the models routes list (each with -thinking); empty = built-in list."),
+    Field("think_tags", "bool", False, "OpenAI routes: thinking as <think>...</think> text, not reasoning_content."),
+    Field("gemini_endpoint", "optstr", None, "Base URL of the Gemini API (default https://generativelanguage.googleapis.com)."),
+    Field("vertex_endpoint", "optstr", None, "Base URL of Vertex AI (default https://aiplatform.googleapis.com)."),
+    Field("gemini_safety_off", "bool", True, "Gemini: force every safety category to OFF (false: pass the client's)."),
     Field("cookie_meta", "list", [], "What llmproxy learned about each cookie."),
 )
 
-LLMPROXY_ONLY = ("max_concurrent_per_cookie", "cookie_meta")
+LLMPROXY_ONLY = (
+    "max_concurrent_per_cookie",
+    "models",
+    "think_tags",
+    "gemini_endpoint",
+    "vertex_endpoint",
+    "gemini_safety_off",
+    "cookie_meta",
+)
 """Keys ClewdR does not have; written only when they differ from their default."""
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -132,6 +147,11 @@ class Settings:
     gemini_keys: tuple[Any, ...] = ()
     vertex: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     max_concurrent_per_cookie: int = 0
+    models: tuple[Any, ...] = ()
+    think_tags: bool = False
+    gemini_endpoint: str | None = None
+    vertex_endpoint: str | None = None
+    gemini_safety_off: bool = True
     cookie_meta: tuple[Any, ...] = ()
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Keys of the file that no field above claims, kept to be written back."""
@@ -186,6 +206,23 @@ class Settings:
             _check_url("proxy", self.proxy, PROXY_SCHEMES)
         if self.rproxy is not None:
             _check_url("rproxy", self.rproxy, ("http", "https"))
+        for key in ("gemini_endpoint", "vertex_endpoint"):
+            value = getattr(self, key)
+            if value is not None:
+                _check_url(key, value, ("http", "https"))
+        for model in self.models:
+            if not isinstance(model, str) or not model.strip():
+                raise ConfigError(f"models: {model!r} is not a model name")
+
+    @property
+    def gemini_base(self) -> str:
+        """Base URL of the Gemini API, without a trailing slash."""
+        return (self.gemini_endpoint or GEMINI_BASE).rstrip("/")
+
+    @property
+    def vertex_base(self) -> str:
+        """Base URL of Vertex AI, without a trailing slash."""
+        return (self.vertex_endpoint or VERTEX_BASE).rstrip("/")
 
     def to_document(self) -> dict[str, Any]:
         """The settings as a TOML document, known keys in ClewdR's order, then the rest.

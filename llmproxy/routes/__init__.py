@@ -12,7 +12,7 @@ from ..asgi.families import Family
 from ..asgi.routing import Route
 from ..chain import Handler
 from ..chain.auth import Auth
-from . import admin, code
+from . import admin, chat, code, gemini, gemini_admin, web
 from .unbuilt import not_built
 
 __all__ = ["build_routes"]
@@ -48,44 +48,40 @@ def _route(
 
 def build_routes() -> list[Route]:
     """The route table of a fresh app."""
-    api, gemini, adm, none = Auth.API, Auth.GEMINI, Auth.ADMIN, Auth.NONE
+    api, gemini_key, adm, none = Auth.API, Auth.GEMINI, Auth.ADMIN, Auth.NONE
     return [
         # claude.ai web (cookies), Claude and OpenAI formats
-        _route("web.messages", "POST", "/v1/messages", A, api, "the claude.ai web route"),
-        _route("web.count_tokens", "POST", "/v1/messages/count_tokens", A, api,
-               "token counting on the claude.ai web route"),
-        _route("web.chat", "POST", "/v1/chat/completions", O, api,
-               "the OpenAI-compatible claude.ai web route"),
+        _route("web.messages", "POST", "/v1/messages", A, api, web.messages),
+        _route("web.count_tokens", "POST", "/v1/messages/count_tokens", A, api, web.count_tokens),
+        _route("web.chat", "POST", "/v1/chat/completions", O, api, chat.web_chat),
         _route("web.models", "GET", "/v1/models", A, api, code.models),
         # Claude Code (cookies -> OAuth -> Messages API)
         _route("code.messages", "POST", "/code/v1/messages", A, api, code.messages),
         _route("code.count_tokens", "POST", "/code/v1/messages/count_tokens", A, api,
                code.count_tokens),
-        _route("code.chat", "POST", "/code/v1/chat/completions", O, api,
-               "the OpenAI-compatible Claude Code route"),
+        _route("code.chat", "POST", "/code/v1/chat/completions", O, api, chat.code_chat),
         _route("code.models", "GET", "/code/v1/models", A, api, code.models),
         # Gemini AI Studio and Vertex AI, native and OpenAI formats
-        _route("gemini.native", "GET,POST", "/v1/v1beta/", G, gemini,
-               "the Gemini AI Studio route", prefix=True, json=False),
-        _route("vertex.native", "GET,POST", "/v1/vertex/v1beta/", G, gemini,
-               "the Vertex AI route", prefix=True, json=False),
-        _route("gemini.chat", "POST", "/gemini/chat/completions", O, api,
-               "the OpenAI-compatible Gemini route"),
-        _route("vertex.chat", "POST", "/gemini/vertex/chat/completions", O, api,
-               "the OpenAI-compatible Vertex AI route"),
+        _route("gemini.native", "GET,POST", "/v1/v1beta/", G, gemini_key, gemini.native,
+               prefix=True, json=False),
+        _route("vertex.native", "GET,POST", "/v1/vertex/v1beta/", G, gemini_key,
+               gemini.vertex_native, prefix=True, json=False),
+        _route("gemini.chat", "POST", "/gemini/chat/completions", O, api, gemini.chat),
+        _route("vertex.chat", "POST", "/gemini/vertex/chat/completions", O, api, gemini.vertex_chat),
+        _route("gemini.models", "GET", "/gemini/models", O, api, gemini.models),
         # admin API and page
         _route("admin.version", "GET", "/api/version", ADM, none, admin.version),
         _route("admin.auth", "GET", "/api/auth", ADM, adm, admin.auth),
-        _route("admin.config", "GET,POST", "/api/config", ADM, adm, "the admin config API",
-               json=False),
-        _route("admin.cookies", "GET", "/api/cookies", ADM, adm, "the admin cookie list"),
-        _route("admin.cookie", "POST,DELETE", "/api/cookie", ADM, adm, "the admin cookie API",
-               json=False),
-        _route("admin.keys", "GET", "/api/keys", ADM, adm, "the admin key list"),
-        _route("admin.key", "POST,DELETE", "/api/key", ADM, adm, "the admin key API", json=False),
+        _route("admin.status", "GET", "/api/status", ADM, adm, admin.status),
+        _route("admin.config", "GET,POST", "/api/config", ADM, adm, admin.config, json=False),
+        _route("admin.cookies", "GET", "/api/cookies", ADM, adm, admin.cookies),
+        _route("admin.cookie", "POST,DELETE", "/api/cookie", ADM, adm, admin.cookie, json=False),
+        _route("admin.keys", "GET", "/api/keys", ADM, adm, gemini_admin.keys),
+        _route("admin.key", "POST,DELETE", "/api/key", ADM, adm, gemini_admin.key, json=False),
         _route("admin.vertex_list", "GET", "/api/vertex/credentials", ADM, adm,
-               "the admin Vertex credential list"),
+               gemini_admin.vertex_credentials),
         _route("admin.vertex", "POST,DELETE", "/api/vertex/credential", ADM, adm,
-               "the admin Vertex credential API", json=False),
-        _route("admin.page", "GET", "/", ADM, none, "the admin web page"),
+               gemini_admin.vertex_credential, json=False),
+        _route("admin.page", "GET", "/", ADM, none, admin.page),
+        _route("admin.static", "GET", "/static/", ADM, none, admin.static, prefix=True),
     ]

@@ -211,7 +211,15 @@ def load(text: str) -> Settings:
 # --- the field table ------------------------------------------------------------------------------
 
 
-LLMPROXY_DEFAULTS = {"max_concurrent_per_cookie": ("int", 0), "cookie_meta": ("list", [])}
+LLMPROXY_DEFAULTS = {
+    "max_concurrent_per_cookie": ("int", 0),
+    "models": ("list", []),
+    "think_tags": ("bool", False),
+    "gemini_endpoint": ("optstr", None),
+    "vertex_endpoint": ("optstr", None),
+    "gemini_safety_off": ("bool", True),
+    "cookie_meta": ("list", []),
+}
 
 
 def test_field_table_is_clewdrs_in_clewdrs_order() -> None:

@@ -1,0 +1,1 @@
+"""Gemini AI Studio keys and Vertex AI service accounts: credentials, requests, tokens."""

@@ -28,6 +28,7 @@ from .credentials.records import CookieRecord
 from .upstream.claude_oauth import TokenKeeper
 from .gemini.credentials import GeminiCredentials
 from .stats import Stats
+from .upstream.claude_web import WebAccounts
 from .upstream.http import HttpClients
 
 __all__ = ["Proxy"]
@@ -71,6 +72,8 @@ class Proxy:
             settings, clock=clock, on_event=self._on_pool_event
         )
         """Gemini AI Studio keys and Vertex AI service accounts; owns gemini_keys and vertex."""
+        self.web = WebAccounts(clock)
+        """claude.ai account lookups per cookie, cached for the web route."""
         self.stats = Stats()
         """Request counters for the admin dashboard."""
         self.tokens = TokenKeeper(clock)

@@ -10,6 +10,12 @@ Where each password is looked for follows what clients send:
 The two passwords are separate secrets and are not interchangeable. Comparison
 is constant-time (``hmac.compare_digest``), and an empty configured password
 never matches anything.
+
+Wrong admin passwords are throttled per client address (see
+:mod:`llmproxy.admin.throttle`): after a few, the address gets 429 with
+``Retry-After`` on every admin route until its lock runs out. The API password is
+not throttled here: API clients retry on their own schedule, and a 429 from the
+proxy would read to them as an upstream rate limit.
 """
 
 from __future__ import annotations
@@ -18,13 +24,36 @@ import enum
 import hmac
 from typing import TYPE_CHECKING
 
-from ..errors import AuthenticationFailed
+from ..admin.throttle import throttle_for
+from ..errors import AuthenticationFailed, ClientError
 
 if TYPE_CHECKING:
     from ..asgi.request import Request
     from . import Handler, Step
 
-__all__ = ["Auth", "authenticate", "bearer_token", "matches"]
+__all__ = [
+    "Auth",
+    "TooManyLoginAttempts",
+    "authenticate",
+    "bearer_token",
+    "client_address",
+    "matches",
+]
+
+
+class TooManyLoginAttempts(ClientError):
+    """Too many wrong admin passwords from this address; wait ``Retry-After`` seconds."""
+
+    kind = "rate_limit"
+    default_status = 429
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"Too many wrong admin passwords from this address; try again in {seconds} s",
+            headers={"retry-after": str(seconds)},
+        )
+        self.retry_after = seconds
 
 
 class Auth(enum.Enum):
@@ -75,12 +104,43 @@ def _check(kind: Auth, request: Request) -> None:
             )
         raise AuthenticationFailed("API key not valid. Please pass a valid API key.")
     if kind is Auth.ADMIN:
-        token = bearer_token(request)
-        if matches(token, settings.admin_password):
-            return
-        if token is None:
-            raise AuthenticationFailed("Admin password required as Authorization: Bearer")
-        raise AuthenticationFailed("Invalid admin password")
+        _check_admin(request)
+
+
+def client_address(request: Request) -> str:
+    """The peer's IP address as the server saw it (``"unknown"`` when not given).
+
+    Deliberately not ``X-Forwarded-For``: any client can write that header, so
+    trusting it would let an attacker pick a fresh address for every guess.
+    """
+    client = request.scope.get("client")
+    if client:
+        return str(client[0])
+    return "unknown"
+
+
+def _check_admin(request: Request) -> None:
+    proxy = request.app
+    throttle = throttle_for(proxy)
+    address = client_address(request)
+    now = proxy.clock()
+    wait = throttle.retry_after(address, now)
+    if wait > 0:
+        raise TooManyLoginAttempts(wait)
+    token = bearer_token(request)
+    if matches(token, proxy.settings.admin_password):
+        return
+    if token is None:
+        # No password at all is not a guess (a page loading before login); not counted.
+        raise AuthenticationFailed("Admin password required as Authorization: Bearer")
+    lock = throttle.failed(address, now)
+    if lock > 0:
+        seconds = max(1, int(lock + 0.999))
+        raise AuthenticationFailed(
+            f"Invalid admin password; this address must wait {seconds} s before the next try",
+            headers={"retry-after": str(seconds)},
+        )
+    raise AuthenticationFailed("Invalid admin password")
 
 
 def authenticate(kind: Auth) -> Step:

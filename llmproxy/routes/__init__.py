@@ -1,9 +1,7 @@
 """The proxy's whole HTTP surface, in one table.
 
-Every route a client of ClewdR can call is here from the start (clewdr-behaviour.md
-§2.1 and the Gemini routes of §7.1), each with its wire family and password.
-Routes whose upstream is not wired yet answer 501 in their own dialect, naming
-what is missing, so a client learns that instead of getting a 404.
+Every route a client of ClewdR can call (clewdr-behaviour.md §2.1 and the Gemini
+routes of §7.1), plus the dashboard's, each with its wire family and password.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from ..asgi.routing import Route
 from ..chain import Handler
 from ..chain.auth import Auth
 from . import admin, chat, code, gemini, gemini_admin, web
-from .unbuilt import not_built
 
 __all__ = ["build_routes"]
 
@@ -26,13 +23,12 @@ def _route(
     path: str,
     family: Family,
     auth: Auth,
-    endpoint: Handler | str,
+    endpoint: Handler,
     *,
     prefix: bool = False,
     json: bool | None = None,
 ) -> Route:
-    """One table row; a string endpoint names a capability that answers 501 for now."""
-    handler = not_built(endpoint) if isinstance(endpoint, str) else endpoint
+    """One table row."""
     method_tuple = tuple(methods.split(","))
     return Route(
         name=name,
@@ -40,7 +36,7 @@ def _route(
         path=path,
         family=family,
         auth=auth,
-        endpoint=handler,
+        endpoint=endpoint,
         json=(method_tuple == ("POST",)) if json is None else json,
         prefix=prefix,
     )

@@ -1,16 +1,163 @@
-"""OpenAI-compatible Claude routes (stub)."""
+"""The OpenAI-compatible Claude routes: ``/v1/chat/completions`` and ``/code/v1/chat/completions``.
+
+The "format translation" step of the chain: the OpenAI request becomes a
+canonical Messages request (:mod:`llmproxy.translate.openai_request`), the
+route's upstream answers it as for a Claude client, and the canonical events
+come back as OpenAI chunks or one ``chat.completion``
+(:mod:`llmproxy.translate.openai_response`).
+
+- ``/v1/chat/completions`` runs the claude.ai web route (:func:`.web.serve_web`),
+  stop sequences included.
+- ``/code/v1/chat/completions`` calls the Messages API with the cookie's Claude
+  Code token, exactly as ``/code/v1/messages`` does, streaming or not.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..asgi.families import dumps
 from ..asgi.request import Request
-from ..errors import NotBuilt
+from ..chain.rotate import with_credential
+from ..claude.code_request import prepare_messages_body, sticky_key, upstream_headers
+from ..credentials import Lease, TokenUsage
+from ..credentials.records import CookieRecord
+from ..errors import BadRequest, UpstreamError
+from ..translate.openai_request import chat_to_messages, stream_include_usage
+from ..translate.openai_response import ChatStream as ChatChunks
+from ..translate.openai_response import chat_completion
+from ..upstream.canonical import ChatCompletion, ChatStream, json_events, relay_events
+from ..upstream.claude_oauth import rejection_or_error
+from .web import serve_web
 
 __all__ = ["code_chat", "web_chat"]
 
+CODE_ROUTE = "code"
+
+
+def _translate(request: Request, route: str) -> tuple[dict[str, Any], bool, bool]:
+    body = request.json_body
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    claude = chat_to_messages(body, route=route)  # type: ignore[arg-type]
+    request.model = str(body.get("model") or "")
+    return claude, claude.get("stream") is True, stream_include_usage(body)
+
 
 async def web_chat(request: Request) -> None:
-    raise NotBuilt("the OpenAI-compatible claude.ai web route is not available yet")
+    """``POST /v1/chat/completions`` on claude.ai."""
+    claude, stream, include_usage = _translate(request, "web")
+    settings = request.app.settings
+    model = str(request.json_body.get("model"))
+    created = int(request.app.clock())
+    if stream:
+        await serve_web(
+            request,
+            claude,
+            lambda: ChatStream(
+                request,
+                ChatChunks(model=model, created=created, include_usage=include_usage, think_tags=settings.think_tags),
+            ),
+        )
+    else:
+        await serve_web(
+            request,
+            claude,
+            lambda: ChatCompletion(request, model=model, created=created, think_tags=settings.think_tags),
+        )
 
 
 async def code_chat(request: Request) -> None:
-    raise NotBuilt("the OpenAI-compatible Claude Code route is not available yet")
+    """``POST /code/v1/chat/completions`` through the Messages API."""
+    claude, stream, include_usage = _translate(request, "code")
+    proxy = request.app
+    settings = proxy.settings
+    model = str(request.json_body.get("model"))
+    created = int(proxy.clock())
+    prepared = prepare_messages_body(claude, custom_system=settings.custom_system)
+    payload = dumps(prepared)
+    client = proxy.http.get(settings.proxy)
+    base = settings.anthropic_base
+
+    async def attempt(lease: Lease[CookieRecord]) -> None:
+        token = await proxy.tokens.access_token(lease, client, base, settings.oauth_client_id)
+        upstream = client.build_request(
+            "POST", f"{base}/v1/messages", content=payload, headers=upstream_headers(token, None)
+        )
+        response = await client.send(upstream, stream=True)
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                raise rejection_or_error(response, proxy.clock(), "Messages API")
+            if stream:
+                usage = _Usage()
+                await relay_events(
+                    usage.watch(json_events(response)),
+                    ChatStream(
+                        request,
+                        ChatChunks(
+                            model=model, created=created, include_usage=include_usage,
+                            think_tags=settings.think_tags,
+                        ),
+                    ),
+                    what="the Messages API stream",
+                )
+                lease.succeeded(TokenUsage(model, usage.input_tokens, usage.output_tokens))
+                return
+            content = await response.aread()
+            try:
+                message = json.loads(content)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                raise UpstreamError("The Messages API answered something that is not JSON", status=502)
+            await request.send_json(
+                chat_completion(message, model=model, created=created, think_tags=settings.think_tags)
+            )
+            lease.succeeded(_message_usage(model, message))
+        finally:
+            await response.aclose()
+
+    await with_credential(
+        request,
+        proxy.cookies,
+        CODE_ROUTE,
+        attempt,
+        max_retries=settings.max_retries,
+        sticky_key=sticky_key(prepared.get("system") or []),
+    )
+
+
+class _Usage:
+    """Reads usage off canonical events on their way through."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    async def watch(self, events: AsyncIterator[tuple[str | None, Any]]) -> AsyncIterator[dict[str, Any]]:
+        async for _, data in events:
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type")
+            if kind == "message_start":
+                usage = (data.get("message") or {}).get("usage") or {}
+                self.input_tokens = sum(
+                    v for k, v in usage.items() if k.endswith("input_tokens") and isinstance(v, int)
+                )
+            elif kind == "message_delta":
+                output = (data.get("usage") or {}).get("output_tokens")
+                if isinstance(output, int):
+                    self.output_tokens = output
+            yield data
+
+
+def _message_usage(model: str, message: dict[str, Any]) -> TokenUsage:
+    usage = message.get("usage")
+    if not isinstance(usage, dict):
+        return TokenUsage(model)
+    inputs = sum(v for k, v in usage.items() if k.endswith("input_tokens") and isinstance(v, int))
+    output = usage.get("output_tokens")
+    return TokenUsage(model, inputs, output if isinstance(output, int) else 0)

@@ -141,7 +141,7 @@ async def count_tokens(request: Request) -> None:
 
 async def models(request: Request) -> None:
     """``GET /code/v1/models`` and ``/v1/models``."""
-    await request.send_json(model_list())
+    await request.send_json(model_list(request.app.settings.models))
 
 
 def estimate_tokens(body: dict[str, Any]) -> int:

@@ -17,10 +17,14 @@ MODELS = (
 )
 
 
-def model_list() -> dict[str, Any]:
-    """Each model and its ``-thinking`` variant, with Anthropic and OpenAI fields side by side."""
+def model_list(configured: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """Each model and its ``-thinking`` variant, with Anthropic and OpenAI fields side by side.
+
+    ``configured`` (the ``models`` setting) replaces the built-in list when not empty.
+    """
     data = []
-    for model_id, name in MODELS:
+    models = [(str(m), str(m)) for m in configured] if configured else MODELS
+    for model_id, name in models:
         for suffix, label in (("", ""), ("-thinking", " (thinking)")):
             data.append(
                 {

@@ -30,16 +30,22 @@ LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20, keepal
 
 
 class HttpClients:
-    """A client per outbound proxy URL (``None`` = direct)."""
+    """A client per outbound proxy URL (``None`` = direct) and HTTP version."""
 
     def __init__(self) -> None:
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str | None, bool], httpx.AsyncClient] = {}
 
-    def get(self, proxy: str | None) -> httpx.AsyncClient:
-        """The client for ``proxy``, created on first use."""
-        client = self._clients.get(proxy)
+    def get(self, proxy: str | None, *, http2: bool = False) -> httpx.AsyncClient:
+        """The client for ``proxy``, created on first use.
+
+        ``http2`` asks for a client that negotiates HTTP/2 over TLS (ALPN), as a
+        browser does toward claude.ai; plain-HTTP upstreams still get HTTP/1.1.
+        """
+        key = (proxy, http2)
+        client = self._clients.get(key)
         if client is None:
             client = httpx.AsyncClient(
+                http2=http2,
                 verify=ssl_context(),
                 timeout=TIMEOUT,
                 limits=LIMITS,
@@ -50,7 +56,7 @@ class HttpClients:
             # httpx adds these when the caller does not; we relay raw bytes, so no.
             client.headers.pop("accept-encoding", None)
             client.headers.pop("user-agent", None)
-            self._clients[proxy] = client
+            self._clients[key] = client
         return client
 
     async def aclose(self) -> None:

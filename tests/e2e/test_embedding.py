@@ -148,7 +148,9 @@ def check_surface(http: httpx.Client, prefix: str, password: str) -> None:
         "authentication_error",
     )
     assert_anthropic_error(
-        http.post(f"{prefix}/v1/messages", json={}, headers={"x-api-key": password}), 501, "api_error"
+        http.post(f"{prefix}/v1/messages", json={}, headers={"x-api-key": password}),
+        400,
+        "invalid_request_error",
     )
     assert http.get(f"{prefix}/nope").status_code == 404
 
@@ -303,7 +305,7 @@ async def test_hypercorn_trio_lifespan_flushes_on_shutdown(
                 assert response.status_code == 200
                 assert response.text.startswith("v")
                 response = await http.post("/v1/messages", json={}, headers={"x-api-key": password})
-                assert response.status_code == 501
+                assert response.status_code == 400
                 assert response.json()["type"] == "error"
             assert app.proxy.mode == "lifespan"
 

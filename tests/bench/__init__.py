@@ -1,0 +1,1 @@
+"""llmproxy's benchmark (issue 8); see :mod:`tests.bench.run`. Never collected by pytest."""

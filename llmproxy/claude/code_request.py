@@ -64,6 +64,7 @@ __all__ = [
     "prepare_count_tokens_body",
     "prepare_messages_body",
     "sticky_key",
+    "trim_messages",
     "upstream_headers",
     "validate_messages_body",
 ]
@@ -489,3 +490,42 @@ def validate_messages_body(body: Any) -> None:
     system = body.get("system")
     if system is not None and not isinstance(system, (str, list)):
         raise BadRequest("system: must be a string or an array of text blocks")
+
+
+def trim_messages(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``sanitize_messages`` option: trimmed text, no empty blocks or empty assistant turns.
+
+    String contents and text blocks are stripped of surrounding whitespace; text
+    blocks left empty are dropped; an assistant turn left with nothing is dropped
+    (an empty user turn is kept: removing it could merge two assistant turns).
+    Returns a new body; ``body`` is not changed.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return dict(body)
+    out_messages: list[Any] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            out_messages.append(message)
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            content = content.strip()
+            empty = not content
+        elif isinstance(content, list):
+            blocks = []
+            for block in content:
+                if isinstance(block, Mapping) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                    text = block["text"].strip()
+                    if not text:
+                        continue
+                    block = {**block, "text": text}
+                blocks.append(block)
+            content = blocks
+            empty = not blocks
+        else:
+            empty = False
+        if empty and message.get("role") == "assistant":
+            continue
+        out_messages.append({**message, "content": content})
+    return {**body, "messages": out_messages}

@@ -21,7 +21,7 @@ from typing import Any
 from ..asgi.families import dumps
 from ..asgi.request import Request
 from ..chain.rotate import with_credential
-from ..claude.code_request import prepare_messages_body, sticky_key, upstream_headers
+from ..claude.code_request import prepare_messages_body, sticky_key, trim_messages, upstream_headers
 from ..credentials import Lease, TokenUsage
 from ..credentials.records import CookieRecord
 from ..errors import BadRequest, UpstreamError
@@ -76,6 +76,8 @@ async def code_chat(request: Request) -> None:
     settings = proxy.settings
     model = str(request.json_body.get("model"))
     created = int(proxy.clock())
+    if settings.sanitize_messages:
+        claude = trim_messages(claude)
     prepared = prepare_messages_body(claude, custom_system=settings.custom_system)
     payload = dumps(prepared)
     client = proxy.http.get(settings.proxy)

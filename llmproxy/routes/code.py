@@ -23,6 +23,7 @@ from ..claude.code_request import (
     is_connection_test,
     prepare_count_tokens_body,
     prepare_messages_body,
+    trim_messages,
     sticky_key,
     upstream_headers,
     validate_messages_body,
@@ -57,6 +58,8 @@ async def messages(request: Request) -> None:
         await request.send_json(CONNECTION_TEST_REPLY)
         return
     settings = proxy.settings
+    if settings.sanitize_messages:
+        body = trim_messages(body)
     prepared = prepare_messages_body(body, custom_system=settings.custom_system)
     payload = dumps(prepared)
     stream = prepared.get("stream") is True

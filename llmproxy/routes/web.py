@@ -29,6 +29,7 @@ from ..claude.code_request import (
     CONNECTION_TEST_REPLY,
     is_connection_test,
     prepare_count_tokens_body,
+    trim_messages,
     upstream_headers,
     validate_messages_body,
 )
@@ -123,6 +124,8 @@ async def serve_web(request: Request, body: dict[str, Any], make_sink: SinkFacto
     """Answer ``body`` (a canonical Messages request) from claude.ai into ``make_sink()``."""
     proxy = request.app
     settings = proxy.settings
+    if settings.sanitize_messages:
+        body = trim_messages(body)
     model = str(body["model"])
     transcript = build_transcript(
         body, human=settings.custom_h, assistant=settings.custom_a, real_roles=settings.use_real_roles

@@ -222,3 +222,21 @@ async def test_models_lists_each_model_with_a_thinking_variant(tmp_path: Path) -
         for prefix in ("", "/code"):
             ids = [m.id for m in await in_thread(lambda: list(client(base, prefix).models.list()))]
             assert ids == ["claude-x-1", "claude-x-1-thinking", "claude-y-2", "claude-y-2-thinking"]
+
+
+async def test_code_images_and_stop_reach_the_messages_api(tmp_path: Path) -> None:
+    async with code_stack(tmp_path) as (base, fake):
+        fake.account(A).next_messages(fa.Answer([fa.Text("a cat")]))
+        messages: Any = [{"role": "user", "content": [
+            {"type": "text", "text": "what?"},
+            {"type": "image_url", "image_url": {"url": "https://cdn.example.net/cat.png"}},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        ]}]
+        await in_thread(lambda: client(base, "/code").chat.completions.create(
+            model=MODEL, messages=messages, stop=["END"], max_completion_tokens=300
+        ))
+        sent = fake.account(A).requests[-1].json()
+        content = sent["messages"][0]["content"]
+        assert content[1] == {"type": "image", "source": {"type": "url", "url": "https://cdn.example.net/cat.png"}}
+        assert content[2]["source"] == {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+        assert sent["stop_sequences"] == ["END"] and sent["max_tokens"] == 300

@@ -338,3 +338,50 @@ async def test_count_tokens_is_an_estimate_marked_as_such(tmp_path: Path) -> Non
         assert response.status_code == 200
         assert response.headers["x-llmproxy-token-count"] == "estimate"
         assert response.json()["input_tokens"] > 0
+
+
+# --- options -----------------------------------------------------------------------
+
+
+async def test_sanitize_messages_trims_and_drops_empty_turns(tmp_path: Path) -> None:
+    async with stack(tmp_path, [(A, "pro")], sanitize_messages=True) as s:
+        messages = [
+            {"role": "user", "content": [{"type": "text", "text": "  hi  "}, {"type": "text", "text": "   "}]},
+            {"role": "assistant", "content": "   "},
+            {"role": "user", "content": "again\n"},
+        ]
+        await in_thread(lambda: s.sdk().messages.create(**args(messages=messages)))
+        assert s.fake.account(A).completions[-1].transcript == "hi\nagain"
+
+
+class _SplitUpstream:
+    """One base URL for both fakes: Claude Code's calls (its user agent) go to the API fake."""
+
+    def __init__(self, web: Any, api: Any) -> None:
+        self.web, self.api = web, api
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = dict(scope.get("headers") or [])
+        agent = headers.get(b"user-agent", b"")
+        target = self.api if agent.startswith(b"claude-code/") or scope.get("path", "").startswith("/v1/") else self.web
+        await target(scope, receive, send)
+
+
+async def test_enable_web_count_tokens_counts_input_exactly(tmp_path: Path) -> None:
+    from tests.fakes.anthropic import FakeAnthropic
+
+    clock = ManualClock(NOW)
+    web = FakeClaudeWeb(clock=clock)
+    web.add_account(A, kind="pro")
+    api = FakeAnthropic(clock=clock, expires_in=3600)
+    api.add_account(A, "pro")
+    api.account(A).next_count_tokens(4321)
+    async with serve(_SplitUpstream(web, api)) as upstream:
+        config = Settings(password=API, admin_password=ADMIN, rproxy=upstream,
+                          cookie_array=({"cookie": A},), enable_web_count_tokens=True)
+        app = build_app(config, ConfigStore(tmp_path / "clewdr.toml"), clock=clock)
+        async with serve(app) as base:
+            client = anthropic.Anthropic(base_url=base, api_key=API, max_retries=0)
+            message = await in_thread(lambda: client.messages.create(**args()))
+    assert message.usage.input_tokens == 4321
+    assert web.account(A).calls["completion"] == 1

@@ -93,7 +93,7 @@ def family_for_path(path: str) -> Family:
     """The dialect to answer in when no route matched (404) or before routing."""
     if path.startswith("/api/"):
         return Family.ADMIN
-    if path.startswith(("/v1/v1beta", "/v1/vertex", "/v1beta")):
+    if path.startswith(("/v1/v1beta", "/v1/v1/", "/v1/vertex", "/v1beta")):
         return Family.GEMINI
     if "chat/completions" in path or path.startswith("/gemini/"):
         return Family.OPENAI

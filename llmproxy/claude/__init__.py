@@ -1,4 +1,4 @@
-"""Claude Code route, sans-IO: what ``/code/v1/messages`` sends to Anthropic.
+"""Claude, sans-IO: request rewrites for the Code route, the claude.ai web rules.
 
 Pure functions over parsed JSON; nothing here imports trio, anyio or httpx, and the
 environment is passed in. The upstream call, the credential lease and the response
@@ -10,7 +10,13 @@ Where things are::
                      request sanitising of ClewdR §9.1
     code_request.py  Claude Code identity: headers, beta merge, billing-header
                      system block, system rebuild, count_tokens body, sticky key,
-                     the "Hi" connection test, body validation
+                     the "Hi" connection test, body validation, trim_messages
+    web_transcript.py  the claude.ai ``paste.txt`` transcript and its uploads
+    web_stream.py    claude.ai's completion events -> canonical Messages events;
+                     ``message_limit`` parsing
+    web_account.py   a cookie's claude.ai account and the skip_* flag policy
+
+Only the Code-route names are re-exported here; import the web modules directly.
 """
 
 from llmproxy.claude.code_request import ANTHROPIC_VERSION as ANTHROPIC_VERSION

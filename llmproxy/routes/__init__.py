@@ -62,6 +62,11 @@ def build_routes() -> list[Route]:
                prefix=True, json=False),
         _route("vertex.native", "GET,POST", "/v1/vertex/v1beta/", G, gemini_key,
                gemini.vertex_native, prefix=True, json=False),
+        # google-genai 3.x asks for /v1/... unless told api_version="v1beta"
+        _route("gemini.native.v1", "GET,POST", "/v1/v1/", G, gemini_key, gemini.native,
+               prefix=True, json=False),
+        _route("vertex.native.v1", "GET,POST", "/v1/vertex/v1/", G, gemini_key,
+               gemini.vertex_native, prefix=True, json=False),
         _route("gemini.chat", "POST", "/gemini/chat/completions", O, api, gemini.chat),
         _route("vertex.chat", "POST", "/gemini/vertex/chat/completions", O, api, gemini.vertex_chat),
         _route("gemini.models", "GET", "/gemini/models", O, api, gemini.models),

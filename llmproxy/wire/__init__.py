@@ -5,8 +5,14 @@ routes and upstream adapters do the reading and writing around it.
 
 Where things are::
 
-    sse.py    text/event-stream: the incremental decoder (h11-shaped: feed,
-              next_event, NEED_DATA, end) and the event encoder
+    sse.py             text/event-stream: the incremental decoder (h11-shaped:
+                       feed, next_event, NEED_DATA, end) and the event encoder
+    stop_sequences.py  proxy-side stop sequences over text and canonical events
+    accumulate.py      canonical events folded into one Messages API ``Message``
+    estimate.py        local token estimates (no tokenizer download)
+
+Only the SSE names are re-exported here; import the others from their modules
+(the package stays cheap to import at start-up).
 """
 
 from llmproxy.wire.sse import COMMENT_PING as COMMENT_PING

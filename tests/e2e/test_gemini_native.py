@@ -17,12 +17,7 @@ import pytest
 import trio
 from google.genai import errors, types
 
-from llmproxy.asgi.families import Family
-from llmproxy.asgi.routing import Route
-from llmproxy.chain.auth import Auth
 from llmproxy.gemini import relay
-from llmproxy.routes import build_routes
-from llmproxy.routes import gemini as gemini_routes
 from tests.fakes.gemini import (
     API_PASSWORD,
     Answer,
@@ -316,14 +311,9 @@ async def test_paths_that_escape_the_api_are_refused(tmp_path: Path) -> None:
         assert not [r for r in s.fake.requests if "secrets" in r.path]
 
 
-async def test_the_sdks_default_v1_version_works_once_the_route_is_in_the_table(tmp_path: Path) -> None:
-    # google-genai 3 calls {base_url}/v1/models/...; the handler serves it when routed.
-    extra = Route(
-        name="gemini.native.v1", methods=("GET", "POST"), path="/v1/v1/",
-        family=Family.GEMINI, auth=Auth.GEMINI,
-        endpoint=gemini_routes.native, json=False, prefix=True,
-    )
-    async with google_stack(tmp_path, keys=1, routes=[*build_routes(), extra]) as s:
+async def test_the_sdks_default_v1_version_works(tmp_path: Path) -> None:
+    # google-genai 3 calls {base_url}/v1/models/... unless told otherwise.
+    async with google_stack(tmp_path, keys=1) as s:
         client = s.genai(api_version="v1")
         response = await in_thread(lambda: client.models.generate_content(model=MODEL, contents="hi"))
         assert response.text == "echo"

@@ -228,3 +228,11 @@ async def test_vertex_chat_errors_are_openai_shaped(tmp_path: Path) -> None:
         assert caught.value.body == {  # type: ignore[comparison-overlap]
             "message": "Unsupported value", "type": "invalid_request_error", "param": None, "code": None,
         }
+
+
+async def test_the_sdks_default_v1_version_works_on_the_vertex_route(tmp_path: Path) -> None:
+    async with google_stack(tmp_path, accounts=1) as s:
+        s.fake.account(s.accounts[0]["client_email"]).next(Answer(["v1 ok"]))
+        client = s.genai(vertex=True, api_version="v1")
+        response = await in_thread(lambda: client.models.generate_content(model=MODEL, contents="hi"))
+        assert response.text == "v1 ok"

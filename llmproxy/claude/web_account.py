@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..credentials import AccountKind, Exhausted, Reason, Retired, account_kind_from_capabilities
@@ -62,13 +62,17 @@ class WebAccount:
 
 
 def _epoch(value: Any) -> float | None:
+    """Epoch seconds from a number (seconds or milliseconds) or an RFC 3339 string (UTC if bare)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return float(value) / 1000 if value > 1e11 else float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
     return None
 
 

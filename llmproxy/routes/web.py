@@ -37,7 +37,7 @@ from ..claude.models import split_thinking_suffix
 from ..claude.web_account import web_verdict
 from ..claude.web_stream import WebStream, parse_limit
 from ..claude.web_transcript import Transcript, build_transcript
-from ..credentials import Exhausted, Lease, Reason, TokenUsage, windows_probed
+from ..credentials import Exhausted, Lease, Outcome, Reason, TokenUsage, windows_probed
 from ..credentials.records import CookieRecord
 from ..errors import BadRequest, UpstreamError
 from ..upstream.canonical import AnthropicMessage, AnthropicStream, Sink, json_events, relay_events
@@ -134,18 +134,19 @@ async def serve_web(request: Request, body: dict[str, Any], make_sink: SinkFacto
     stops = stop_sequences_of(body)
     estimated_input = estimate_request(body)
     client = proxy.http.get(settings.proxy, http2=True)
+    stream_client = proxy.http.get(settings.proxy)  # HTTP/1.1: closing it stops claude.ai
     base = settings.anthropic_base
 
     async def attempt(lease: Lease[CookieRecord]) -> None:
-        call = WebCall(client, base, lease.key, proxy.clock)
+        call = WebCall(client, base, lease.key, proxy.clock, stream_client)
+        account = await proxy.web.get(call)  # a failed lookup caches nothing
+        lease.learned(account=account.kind)
+        verdict = web_verdict(account, settings, proxy.clock())
+        if verdict is not None:
+            # The cached account is what the verdict rests on, so it stays cached:
+            # a cookie the policy sets aside must not cost two lookups per request.
+            raise CredentialRejected(verdict, _set_aside(verdict))
         try:
-            account = await proxy.web.get(call)
-            lease.learned(account=account.kind)
-            verdict = web_verdict(account, settings, proxy.clock())
-            if verdict is not None:
-                raise CredentialRejected(
-                    verdict, UpstreamError("This account may not be used by the settings", status=403)
-                )
             org = account.org_uuid
             conversation = await call.create_conversation(org, preserve=settings.preserve_chats)
             if thinking and account.is_pro:
@@ -180,13 +181,36 @@ async def serve_web(request: Request, body: dict[str, Any], make_sink: SinkFacto
     await with_credential(request, proxy.cookies, ROUTE, attempt, max_retries=settings.max_retries)
 
 
-class _Delivered:
-    """Output tokens of the text that reached the client (after stop sequences)."""
+def _set_aside(verdict: Outcome[Any]) -> UpstreamError:
+    """The client's error when the last cookie tried was set aside by the account-flag policy."""
+    reason = getattr(verdict, "reason", None)
+    why = f" ({reason})" if reason is not None else ""
+    return UpstreamError(
+        "No usable claude.ai cookie: the last one tried was set aside by the"
+        f" account-flag policy{why}",
+        status=503,
+    )
 
-    __slots__ = ("tokens",)
+
+class _Delivered:
+    """The text and thinking that reached the client (after stop sequences).
+
+    Estimated as a whole when asked: summed per delta, the estimate counts a
+    word split across deltas twice and every delta as at least one token
+    (+17 % at 20-character deltas, +45 % at 8).
+    """
+
+    __slots__ = ("_pieces",)
 
     def __init__(self) -> None:
-        self.tokens = 0
+        self._pieces: list[str] = []
+
+    def add(self, text: str) -> None:
+        self._pieces.append(text)
+
+    @property
+    def tokens(self) -> int:
+        return estimate_text("".join(self._pieces))
 
 
 async def _canonical(
@@ -216,7 +240,7 @@ async def _canonical(
                     delta = out.get("delta") or {}
                     text = delta.get("text") or delta.get("thinking")
                     if isinstance(text, str):
-                        delivered.tokens += estimate_text(text)
+                        delivered.add(text)
                 elif out_kind == "message_delta":
                     usage = dict(out.get("usage") or {})
                     usage["output_tokens"] = delivered.tokens

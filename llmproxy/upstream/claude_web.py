@@ -10,9 +10,12 @@ One request on the web route is, per attempt with one cookie:
 4. one upload per image or PDF;
 5. the completion, whose event stream the route relays.
 
-Every call carries the cookie, ``Origin`` and ``Referer`` and a current
-Chrome's headers; the shared client for these calls speaks HTTP/2 where the
-server offers it, as a browser does.
+Every call carries the cookie, ``Origin`` and ``Referer`` (both from the base
+URL, as the same-origin web app sends them) and a current Chrome's headers. The
+lookups, conversation, settings and upload calls go over HTTP/2 where the
+server offers it, as a browser does; the completion stream goes over HTTP/1.1,
+because closing an HTTP/1.1 response is what tells the server to stop (see
+:meth:`WebCall.completion`).
 
 Failures: a Cloudflare block (a 302, or a 403 challenge page) becomes a 502
 that says the proxy's address was blocked, since another cookie would fare
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +49,10 @@ __all__ = ["ACCOUNT_TTL", "BROWSER_HEADERS", "WebAccounts", "WebCall", "blocked_
 ACCOUNT_TTL = 1800.0
 """Seconds an account lookup is trusted before it is made again."""
 
+CALL_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+"""For the short JSON calls: the shared client has no read timeout (it is for streams),
+and a lookup that hangs would hold its cookie's lock, and every request on it, forever."""
+
 CHROME_VERSION = "142"
 BROWSER_HEADERS: dict[str, str] = {
     "user-agent": (
@@ -63,7 +70,10 @@ BROWSER_HEADERS: dict[str, str] = {
 }
 """What Chrome sends on the web app's API calls (besides cookie, origin, referer)."""
 
-ORIGIN = "https://claude.ai"
+def _origin(base: str) -> str:
+    """The scheme and host of ``base``: the web app's API is same-origin with its pages."""
+    parts = base.split("/", 3)
+    return "/".join(parts[:3])
 
 
 def blocked_error(status: int) -> UpstreamError:
@@ -92,14 +102,16 @@ class WebCall:
 
     client: httpx.AsyncClient
     base: str
-    cookie: str
-    clock: Callable[[], float]
+    cookie: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
+    clock: Callable[[], float] = field(repr=False)
+    stream_client: httpx.AsyncClient | None = None
+    """The client for the completion stream, if not ``client`` (see :meth:`completion`)."""
 
     def headers(self, referer: str = "/new", *, accept: str = "*/*") -> dict[str, str]:
         return {
             **BROWSER_HEADERS,
             "cookie": f"sessionKey={self.cookie}",
-            "origin": ORIGIN,
+            "origin": _origin(self.base),
             "referer": f"{self.base}{referer}",
             "accept": accept,
         }
@@ -111,7 +123,9 @@ class WebCall:
         return rejection_or_error(response, self.clock(), what)
 
     async def _get_json(self, path: str, what: str) -> Any:
-        response = await self.client.get(f"{self.base}{path}", headers=self.headers())
+        response = await self.client.get(
+            f"{self.base}{path}", headers=self.headers(), timeout=CALL_TIMEOUT
+        )
         if response.status_code != 200:
             raise self.failure(response, what)
         try:
@@ -150,6 +164,7 @@ class WebCall:
                 **self.headers("/new" if preserve else "/new?incognito"),
                 "content-type": "application/json",
             },
+            timeout=CALL_TIMEOUT,
         )
         if response.status_code not in (200, 201):
             raise self.failure(response, "claude.ai conversation")
@@ -162,6 +177,7 @@ class WebCall:
             f"{self.base}/api/organizations/{org}/chat_conversations/{conversation}",
             content=dumps(body),
             headers={**self.headers(f"/chat/{conversation}"), "content-type": "application/json"},
+            timeout=CALL_TIMEOUT,
         )
 
     async def upload(self, org: str, conversation: str, item: Upload) -> str:
@@ -170,6 +186,7 @@ class WebCall:
             f"{self.base}/api/{org}/upload",
             files={"file": (item.filename, item.data, item.media_type)},
             headers=self.headers(f"/chat/{conversation}"),
+            timeout=CALL_TIMEOUT,
         )
         if response.status_code != 200:
             raise self.failure(response, f"claude.ai upload of {item.filename}")
@@ -182,8 +199,16 @@ class WebCall:
         return file_uuid
 
     async def completion(self, org: str, conversation: str, body: dict[str, Any]) -> httpx.Response:
-        """Open the completion stream; the caller must close the response."""
-        request = self.client.build_request(
+        """Open the completion stream; the caller must close the response.
+
+        It goes through :attr:`stream_client` when set, an HTTP/1.1 client:
+        httpcore 1.0 never resets an HTTP/2 stream that is closed early
+        (encode/httpcore#943), so over h2 a stop sequence or a client disconnect
+        would neither stop claude.ai's generation nor free the stream, whereas
+        closing an HTTP/1.1 response closes its connection, which the server sees.
+        """
+        client = self.stream_client or self.client
+        request = client.build_request(
             "POST",
             f"{self.base}/api/organizations/{org}/chat_conversations/{conversation}/completion",
             content=dumps(body),
@@ -192,7 +217,7 @@ class WebCall:
                 "content-type": "application/json",
             },
         )
-        response = await self.client.send(request, stream=True)
+        response = await client.send(request, stream=True)
         if response.status_code != 200:
             try:
                 await response.aread()

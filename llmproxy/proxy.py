@@ -2,8 +2,7 @@
 
 One :class:`Proxy` lives as long as the app. Requests read ``proxy.settings``
 (an immutable object swapped whole on change). Background work (the coalescing
-config saver now; the credential sweeper and token refresher later) runs as
-long-lived services:
+config saver, the credential sweeper) runs as long-lived services:
 
 - under a server that sends ASGI lifespan events, in one task group owned by the
   lifespan task, cancelled on shutdown, followed by a final save;
@@ -23,7 +22,7 @@ import anyio
 import anyio.abc
 
 from .config import ConfigStore, Settings
-from .credentials import CLAUDE_COOKIES, Pool, PoolEvent
+from .credentials import CLAUDE_COOKIES, EventKind, Pool, PoolEvent
 from .credentials.records import CookieRecord
 from .upstream.claude_oauth import TokenKeeper
 from .gemini.credentials import GeminiCredentials
@@ -39,6 +38,14 @@ Service = Callable[[], Awaitable[None]]
 
 SAVE_COALESCE_SECONDS = 0.25
 """How long the saver waits after a change for more changes, so a burst is one write."""
+
+USAGE_COALESCE_SECONDS = 5.0
+"""How long token counters may stay unsaved (unless another change saves them sooner).
+
+Every successful request adds to a cookie's counters; writing and fsyncing the
+whole file for each burst of them cost several percent of the CPU under load. A
+crash loses at most these seconds of counts; a shutdown still saves them.
+"""
 
 SWEEP_SECONDS = 300.0
 """Longest pause of the sweeper that returns parked cookies (it wakes earlier when one is due)."""
@@ -86,6 +93,8 @@ class Proxy:
         ]
         self._version = 0
         self._saved_version = 0
+        self._urgent_version = 0
+        self._holding = False
         self._wake: anyio.Event | None = None
         self._group: anyio.abc.TaskGroup | None = None
         self._detached: set[Any] = set()
@@ -114,18 +123,31 @@ class Proxy:
         # Messages come masked from the pool; they are safe to log as they are.
         log.log(event.level, "%s", event.message)
         if event.persist:
-            self.mark_dirty()
+            self.mark_dirty(urgent=event.kind is not EventKind.USAGE)
 
-    def mark_dirty(self) -> None:
-        """Note that something worth saving changed; the saver writes it soon."""
+    def mark_dirty(self, *, urgent: bool = True) -> None:
+        """Note that something worth saving changed; the saver writes it soon.
+
+        Args:
+            urgent: A real change of state (a cookie parked, retired or added,
+                settings, a new token): saved within :data:`SAVE_COALESCE_SECONDS`.
+                ``False`` for token counters only: saved within
+                :data:`USAGE_COALESCE_SECONDS`, or with the next urgent change.
+        """
         self._version += 1
-        if self._wake is not None:
+        if urgent:
+            self._urgent_version = self._version
+        if self._wake is not None and (urgent or not self._holding):
             self._wake.set()
 
     @property
     def dirty(self) -> bool:
         """Whether a change is not on disk yet."""
         return self._version != self._saved_version
+
+    @property
+    def _urgent(self) -> bool:
+        return self._urgent_version > self._saved_version
 
     def save_now(self) -> None:
         """Save synchronously, before the event loop runs (start-up)."""
@@ -146,6 +168,15 @@ class Proxy:
             self._wake = anyio.Event()
             if not self.dirty:
                 await self._wake.wait()
+            if not self._urgent:
+                # Only counters changed: hold them, unless something urgent comes.
+                self._wake = anyio.Event()
+                self._holding = True
+                try:
+                    with anyio.move_on_after(USAGE_COALESCE_SECONDS):
+                        await self._wake.wait()
+                finally:
+                    self._holding = False
             await anyio.sleep(SAVE_COALESCE_SECONDS)
             try:
                 await self.flush()

@@ -5,22 +5,30 @@ route) produce canonical events: the Anthropic Messages events as dicts
 (DESIGN.md). :func:`relay_events` moves them from an upstream-reading iterator to
 a :class:`Sink`, which writes them in the client's format:
 
-- :class:`AnthropicStream` — Anthropic SSE, one flush per event;
+- :class:`AnthropicStream` — Anthropic SSE;
 - :class:`ChatStream` — OpenAI ``chat.completion.chunk`` lines and ``[DONE]``;
 - :class:`AnthropicMessage` / :class:`ChatCompletion` — the same events folded
   by one accumulator into a single JSON answer (one code path for both modes).
 
-Like the raw relay, the upstream is read in its own task so that a silent
-upstream gets the client a keep-alive every ``ping_interval`` seconds, and a
-stream that ends without ``message_stop`` ends with an error, never a silent cut.
-Nothing is sent before the first event or ping, so a failure that comes before
-it can still be retried with another credential.
+The streaming sinks buffer what :meth:`Sink.event` encodes and write it on
+:meth:`Sink.flush`. When the events come from :func:`json_events` (however
+wrapped), the relay flushes once per upstream read, just before the next read:
+everything one read completed goes out as one write, and nothing complete is
+held back while the upstream is awaited. With any other iterator it flushes
+after each event. The iterator is read in the relay's own task; a
+:class:`~llmproxy.upstream.relay.KeepAlive` beside it gets the client a
+keep-alive every ``ping_interval`` seconds of silence. A stream that ends
+without ``message_stop`` ends with an error, never a silent cut. Nothing is sent
+before the first event or ping, so a failure that comes before it can still be
+retried with another credential.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import anyio
@@ -33,7 +41,7 @@ from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
 from ..wire.accumulate import MessageAccumulator
 from ..wire.sse import COMMENT_PING, NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping, encode_event
-from .relay import PING_INTERVAL
+from .relay import PING_INTERVAL, KeepAlive
 
 __all__ = [
     "AnthropicMessage",
@@ -45,6 +53,11 @@ __all__ = [
     "json_events",
     "relay_events",
 ]
+
+log = logging.getLogger("llmproxy")
+
+DRAIN_SECONDS = 0.5
+"""How long a complete stream's upstream is read on, for its end (see :func:`_drain`)."""
 
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400,
@@ -71,14 +84,51 @@ def error_from_event(event: Mapping[str, Any]) -> UpstreamError:
     )
 
 
+class _ReadBoundary:
+    """How :func:`json_events` tells :func:`relay_events` that a read is about to block.
+
+    The relay puts one in :data:`_BOUNDARY` for the duration of the relay; the
+    event iterator runs in the relay's task, so :func:`json_events` finds it
+    there however many generators wrap it. ``seen`` says that the iterator
+    honours it (otherwise the relay flushes after every event); ``response`` and
+    ``ended`` say which upstream response it reads and whether it read it to the
+    end, so a relay that stopped early can hang up before it ends the answer.
+    """
+
+    __slots__ = ("before_read", "seen", "response", "ended")
+
+    def __init__(self, before_read: Callable[[], Awaitable[None]]) -> None:
+        self.before_read = before_read
+        self.seen = False
+        self.response: httpx.Response | None = None
+        self.ended = False
+
+
+_BOUNDARY: ContextVar[_ReadBoundary | None] = ContextVar("llmproxy_read_boundary", default=None)
+
+
 async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, Any]]:
     """The (event name, parsed data) pairs of an upstream SSE body, as they arrive.
 
     Comments are skipped; an event whose data is not JSON is skipped too (a
-    proxy must not die of one odd line).
+    proxy must not die of one odd line). Inside :func:`relay_events`, the relay
+    is told before each read, so it can write what the last read produced.
     """
+    boundary = _BOUNDARY.get()
+    if boundary is not None:
+        boundary.seen = True
+        boundary.response = response
     decoder = SSEDecoder()
-    async for chunk in response.aiter_raw():
+    chunks = response.aiter_raw()
+    while True:
+        if boundary is not None:
+            await boundary.before_read()
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            if boundary is not None:
+                boundary.ended = True
+            break
         decoder.feed(chunk)
         while True:
             event = decoder.next_event()
@@ -91,12 +141,29 @@ async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str | Non
                     continue
                 yield event.event, data
     decoder.end()
+    while (event := decoder.next_event()) is not NEED_DATA:
+        if isinstance(event, SSEEvent) and event.data:  # one whose blank line ended in a lone CR
+            try:
+                data = json.loads(event.data)
+            except ValueError:
+                continue
+            yield event.event, data
 
 
 class Sink(Protocol):
-    """Where canonical events go; each sink writes one client format."""
+    """Where canonical events go; each sink writes one client format.
+
+    A sink may buffer what :meth:`event` produces until :meth:`flush`; every
+    other method flushes first, so the client sees everything in order.
+    :meth:`finish` writes the rest of a complete answer (``[DONE]``) without
+    ending the response; :meth:`close` ends it.
+    """
 
     async def event(self, event: dict[str, Any]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def finish(self) -> None: ...
 
     async def ping(self) -> None: ...
 
@@ -105,70 +172,92 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
-class AnthropicStream:
-    """Anthropic SSE: ``event: <type>`` + compact JSON data, flushed per event."""
+class _Buffered:
+    """A streaming sink's pending bytes and the start of its response."""
 
     def __init__(self, request: Request, headers: dict[str, str] | None = None) -> None:
         self.request = request
         self.headers = headers
+        self._pending: list[bytes] = []
 
     async def _start(self) -> None:
         if not self.request.started:
             await self.request.start_stream(self.headers)
 
-    async def event(self, event: dict[str, Any]) -> None:
+    async def flush(self) -> None:
+        """Write what :meth:`event` encoded since the last flush, in one message."""
+        if not self._pending:
+            return
+        pending = self._pending
+        self._pending = []
         await self._start()
-        await self.request.send_event(encode_event(dumps(event), event=event["type"]))
+        await self.request.send_event(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    async def _write(self, data: bytes) -> None:
+        if self._pending:
+            self._pending.append(data)
+            await self.flush()
+            return
+        await self._start()
+        await self.request.send_event(data)
+
+
+class AnthropicStream(_Buffered):
+    """Anthropic SSE: ``event: <type>`` + compact JSON data."""
+
+    async def event(self, event: dict[str, Any]) -> None:
+        self._pending.append(encode_event(dumps(event), event=event["type"]))
 
     async def ping(self) -> None:
-        await self._start()
-        await self.request.send_event(anthropic_ping())
+        await self._write(anthropic_ping())
 
     async def error(self, exc: ProxyError) -> None:
+        await self.flush()
         if not self.request.started:
             raise exc
         await self.request.send_event(error_event(Family.ANTHROPIC, exc))
 
+    async def finish(self) -> None:
+        await self.flush()
+
     async def close(self) -> None:
+        await self.finish()
         await self._start()
         await self.request.end_stream()
 
 
-class ChatStream:
+class ChatStream(_Buffered):
     """OpenAI chunks: ``data: <chunk>`` lines, SSE comments as keep-alives, then ``[DONE]``."""
 
     def __init__(self, request: Request, chunks: ChatChunks, headers: dict[str, str] | None = None) -> None:
-        self.request = request
+        super().__init__(request, headers)
         self.chunks = chunks
-        self.headers = headers
         self.failed = False
-
-    async def _start(self) -> None:
-        if not self.request.started:
-            await self.request.start_stream(self.headers)
+        self._done = False
 
     async def event(self, event: dict[str, Any]) -> None:
-        chunks = self.chunks.feed(event)
-        if not chunks:
-            return
-        await self._start()
-        for chunk in chunks:
-            await self.request.send_event(b"data: " + dumps(chunk) + b"\n\n")
+        for chunk in self.chunks.feed(event):
+            self._pending.append(b"data: " + dumps(chunk) + b"\n\n")
 
     async def ping(self) -> None:
-        await self._start()
-        await self.request.send_event(COMMENT_PING)
+        await self._write(COMMENT_PING)
 
     async def error(self, exc: ProxyError) -> None:
+        await self.flush()
         if not self.request.started:
             raise exc
         self.failed = True
         await self.request.send_event(error_event(Family.OPENAI, exc))
 
+    async def finish(self) -> None:
+        if not self.failed and not self._done:
+            self._done = True
+            self._pending.append(b"data: [DONE]\n\n")
+        await self.flush()
+
     async def close(self) -> None:
+        await self.finish()
         await self._start()
-        if not self.failed:
-            await self.request.send_event(b"data: [DONE]\n\n")
         await self.request.end_stream()
 
 
@@ -182,6 +271,12 @@ class AnthropicMessage:
 
     async def event(self, event: dict[str, Any]) -> None:
         self.accumulator.feed(event)
+
+    async def flush(self) -> None:
+        """Nothing to write before the end."""
+
+    async def finish(self) -> None:
+        """The body goes out whole on :meth:`close`."""
 
     async def ping(self) -> None:
         """A JSON answer has no room for keep-alives; the client just waits."""
@@ -219,14 +314,66 @@ class ChatCompletion(AnthropicMessage):
         )
 
 
-class _Failed:
-    __slots__ = ("exc",)
+class _Relay:
+    """The state of one :func:`relay_events` run."""
 
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
+    __slots__ = ("sink", "keepalive", "boundary", "flush", "unflushed", "complete", "upstream_error")
 
+    def __init__(self, sink: Sink, interval: float) -> None:
+        self.sink = sink
+        self.keepalive = KeepAlive(interval, sink.ping)
+        self.boundary = _ReadBoundary(self.before_read)
+        # A sink without flush() writes in event() (test doubles, older sinks).
+        self.flush: Callable[[], Awaitable[None]] | None = getattr(sink, "flush", None)
+        self.unflushed = False
+        self.complete = False
+        self.upstream_error: UpstreamError | None = None
 
-_END = object()
+    async def before_read(self) -> None:
+        if self.unflushed:
+            self.unflushed = False
+            assert self.flush is not None
+            await self.keepalive.write(self.flush)
+
+    async def finish(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        """End a complete answer: the client gets all of it, the upstream is read to its end.
+
+        The last bytes (``[DONE]``) go out first; the response itself ends only
+        after the upstream was drained (or hung up on, if the iterator stopped
+        before its end), so no request outlives its answer's upstream call.
+        """
+        finish = getattr(self.sink, "finish", None)
+        if finish is not None:
+            self.unflushed = False
+            await finish()  # flushes what is pending too
+        elif self.unflushed:
+            await self.before_read()
+        await _drain(events)
+        boundary = self.boundary
+        if boundary.response is not None and not boundary.ended:
+            await boundary.response.aclose()
+        await self.sink.close()
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        await self.sink.event(event)
+        if self.flush is not None:
+            await self.flush()
+
+    async def consume(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        """Hand every event to the sink until ``message_stop``, an error event or the end."""
+        async for event in events:
+            kind = event.get("type")
+            if kind == "error":
+                self.upstream_error = error_from_event(event)
+                return
+            if self.boundary.seen and self.flush is not None:
+                await self.sink.event(event)  # buffered; written before the next read
+                self.unflushed = True
+            else:
+                await self.keepalive.write(self.deliver, event)
+            if kind == "message_stop":
+                self.complete = True
+                return
 
 
 async def relay_events(
@@ -246,58 +393,67 @@ async def relay_events(
         cannot write (nothing has reached the client yet in that case).
     """
     interval = PING_INTERVAL if ping_interval is None else ping_interval
-    send, receive = anyio.create_memory_object_stream[Any](16)
-
-    async def pump() -> None:
-        async with send:
-            try:
-                async for event in events:
-                    await send.send(event)
-            except Exception as exc:  # handed to the writer, raised there
-                await send.send(_Failed(exc))
-                return
-            await send.send(_END)
-
+    relay = _Relay(sink, interval)
     failure: Exception | None = None
-    complete = False
-    upstream_error: UpstreamError | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(pump)
-        async with receive:
-            while True:
-                item: Any = _END
-                with anyio.move_on_after(interval) as waited:
-                    item = await receive.receive()
-                if waited.cancelled_caught:
-                    await sink.ping()
-                    continue
-                if item is _END:
-                    break
-                if isinstance(item, _Failed):
-                    failure = item.exc
-                    break
-                kind = item.get("type")
-                if kind == "error":
-                    upstream_error = error_from_event(item)
-                    break
-                await sink.event(item)
-                if kind == "message_stop":
-                    complete = True
-                    break
-        group.cancel_scope.cancel()
+    token = _BOUNDARY.set(relay.boundary)
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(relay.keepalive.run, group.cancel_scope)
+            try:
+                await relay.consume(events)
+            except Exception as exc:  # re-raised below, outside the task group
+                failure = exc
+            if not relay.complete:  # a complete answer's last read goes out with its end
+                try:
+                    await relay.before_read()  # what the last read produced
+                except Exception as exc:
+                    failure = failure or exc
+            await relay.keepalive.settle()
+            group.cancel_scope.cancel()
+        failure = failure or relay.keepalive.failure
+        if failure is None and relay.complete:
+            await relay.finish(events)
+            return True
+    finally:
+        _BOUNDARY.reset(token)
+        await _close(events)
     if failure is not None:
         if isinstance(failure, ProxyError) or not isinstance(failure, httpx.HTTPError | anyio.EndOfStream):
             raise failure
-        upstream_error = UpstreamError(f"{what} broke off: {type(failure).__name__}", status=502)
-    if upstream_error is None and not complete:
+        relay.upstream_error = UpstreamError(f"{what} broke off: {type(failure).__name__}", status=502)
+    upstream_error = relay.upstream_error
+    if upstream_error is None:
         upstream_error = UpstreamError(f"{what} ended before message_stop", status=502)
-    if upstream_error is not None:
-        await sink.error(upstream_error)
-        if sink_started(sink):
-            await _end(sink)
-        return False
-    await sink.close()
-    return True
+    await sink.error(upstream_error)
+    if sink_started(sink):
+        await _end(sink)
+    return False
+
+
+async def _drain(events: AsyncIterator[dict[str, Any]]) -> None:
+    """After ``message_stop`` (the client has its events), read the upstream to its end, briefly.
+
+    httpcore puts an HTTP/1.1 connection back in its pool only when the response
+    body was read to the end; closing the response at ``message_stop``, a read
+    before the final chunk, would cost the next request a new connection (TCP and
+    TLS handshakes). The end almost always arrives with ``message_stop`` or just
+    after it. claude.ai may still be talking after a stop sequence cut the answer:
+    that is given up after :data:`DRAIN_SECONDS`.
+    """
+    try:
+        with anyio.move_on_after(DRAIN_SECONDS):
+            async for _ in events:
+                pass
+    except Exception as exc:  # the answer is complete; what follows it cannot change that
+        log.debug("after message_stop, the upstream stream failed: %r", exc)
+
+
+async def _close(events: AsyncIterator[dict[str, Any]]) -> None:
+    """Close the iterator now (an early stop leaves it suspended), so its cleanup runs."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is None:
+        return
+    await aclose()
 
 
 def sink_started(sink: Sink) -> bool:

@@ -1,28 +1,31 @@
-"""Relaying an upstream Anthropic event stream to the client, event by event.
+"""Relaying an upstream Anthropic event stream to the client, a read at a time.
 
-The upstream body is read in one task and handed over a small channel to the
-task that writes to the client, so that:
+The task that reads the upstream body also writes to the client, so that:
 
-- each complete event is written (and flushed) the moment it arrives, as the
-  exact bytes the upstream sent (signatures and other opaque strings are never
-  re-encoded); a partial event waits only for the rest of itself;
-- while the upstream is silent (a model thinking for minutes), a ``ping`` event
-  goes out every ``ping_interval`` seconds so no client or middlebox times out;
-  pings are only ever inserted between events;
+- everything one upstream read completes goes out in one write (one ASGI
+  message, one chunk on the wire), as the exact bytes the upstream sent
+  (signatures and other opaque strings are never re-encoded); a partial event
+  waits only for the rest of itself, and a complete one is never held back;
+- while nothing has been written for ``ping_interval`` seconds (a model thinking
+  for minutes), a ``ping`` event goes out so no client or middlebox times out.
+  A :class:`KeepAlive` task does that; it only pings while the reader is not
+  writing, so pings only ever land between events;
 - a stream that breaks off (connection error, or EOF before ``message_stop``)
   ends with an ``error`` event, never a silent cut;
 - token usage is read from ``message_start`` and ``message_delta`` on the way.
 
-A client disconnect cancels the surrounding scope, which closes the upstream
-response (the caller's ``finally``) and so the upstream connection.
+There is no channel between a reader and a writer task, and no cancel scope
+around each receive: per upstream read the cost is the read, the decoding and
+one write. A client disconnect cancels the surrounding scope, which closes the
+upstream response (the caller's ``finally``) and so the upstream connection.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVarTuple, Unpack
 
 import anyio
 import httpx
@@ -32,9 +35,85 @@ from ..asgi.request import Request
 from ..errors import UpstreamError
 from ..wire.sse import NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping
 
-__all__ = ["PING_INTERVAL", "StreamUsage", "relay_anthropic_stream"]
+__all__ = ["PING_INTERVAL", "KeepAlive", "StreamUsage", "relay_anthropic_stream"]
 
 PING_INTERVAL = 15.0
+
+_Args = TypeVarTuple("_Args")
+
+
+class KeepAlive:
+    """Pings a client whenever ``interval`` seconds pass without a write to it.
+
+    The relaying task wraps each write in :meth:`write`, which records when the
+    client last heard from us; :meth:`run`, started in a task group beside it,
+    sleeps until that moment plus ``interval`` and pings only if nothing was
+    written since and no write is in progress. The two never write at once: a
+    write waits for a ping in flight, and a ping is never started during a write.
+    Per write this costs two attribute stores and a clock read; the pinging task
+    wakes at most once an interval. A ping that fails (the client went away) is
+    kept in :attr:`failure` and cancels the scope given to :meth:`run`, so the
+    relay can raise it as it is rather than inside an exception group.
+
+    Args:
+        interval: Seconds of silence before a ping.
+        ping: Writes one keep-alive to the client.
+    """
+
+    __slots__ = ("_interval", "_ping", "_last", "_writing", "_pinging", "failure")
+
+    def __init__(self, interval: float, ping: Callable[[], Awaitable[None]]) -> None:
+        self._interval = interval
+        self._ping = ping
+        self._last = anyio.current_time()
+        self._writing = False
+        self._pinging: anyio.Event | None = None
+        self.failure: Exception | None = None
+        """What a ping raised, if one failed."""
+
+    async def write(self, send: Callable[[Unpack[_Args]], Awaitable[None]], *args: Unpack[_Args]) -> None:
+        """Run ``send(*args)`` as a write to the client (it resets the ping timer)."""
+        while self._pinging is not None:
+            await self._pinging.wait()
+        self._writing = True
+        try:
+            await send(*args)
+        finally:
+            self._writing = False
+            self._last = anyio.current_time()
+
+    async def run(self, scope: anyio.CancelScope) -> None:
+        """Ping during silence, until cancelled (see :meth:`settle`).
+
+        Args:
+            scope: Cancelled when a ping fails (the relay's task group).
+        """
+        while True:
+            due = self._last + self._interval
+            now = anyio.current_time()
+            if now < due:
+                await anyio.sleep(due - now)
+                continue
+            if self._writing:
+                # A write is stuck on a slow client; it restarts the timer when done.
+                await anyio.sleep(self._interval)
+                continue
+            pinging = self._pinging = anyio.Event()
+            try:
+                await self._ping()
+            except Exception as exc:  # raised by the relay, after its task group
+                self.failure = exc
+                scope.cancel()
+                return
+            finally:
+                self._pinging = None
+                pinging.set()
+                self._last = anyio.current_time()
+
+    async def settle(self) -> None:
+        """Wait until no ping is being written, so cancelling :meth:`run` cuts none in half."""
+        while self._pinging is not None:
+            await self._pinging.wait()
 
 
 @dataclasses.dataclass(slots=True)
@@ -46,9 +125,10 @@ class StreamUsage:
     completed: bool = False
 
 
+_USAGE_EVENTS = frozenset(("message_start", "message_delta", "message_stop", "error"))
+
+
 def _add_usage(usage: StreamUsage, name: str | None, data: str) -> None:
-    if name not in ("message_start", "message_delta", "message_stop", "error"):
-        return
     if name in ("message_stop", "error"):
         usage.completed = True  # both end the stream; an upstream error was relayed as is
         return
@@ -70,18 +150,23 @@ def _add_usage(usage: StreamUsage, name: str | None, data: str) -> None:
         usage.output_tokens = max(usage.output_tokens, output)
 
 
-async def _events(chunks: AsyncIterator[bytes], usage: StreamUsage) -> AsyncIterator[bytes]:
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        decoder.feed(chunk)
-        while True:
-            event = decoder.next_event()
-            if event is NEED_DATA:
-                break
-            if isinstance(event, SSEEvent):
-                _add_usage(usage, event.event, event.data)
-            yield event.raw
-    decoder.end()
+def _complete(decoder: SSEDecoder, usage: StreamUsage) -> bytes:
+    """The raw bytes of every item the decoder has complete, joined; usage noted on the way."""
+    first = b""
+    more: list[bytes] | None = None
+    while True:
+        item = decoder.next_event()
+        if item is NEED_DATA:
+            break
+        if isinstance(item, SSEEvent) and item.event in _USAGE_EVENTS:
+            _add_usage(usage, item.event, item.data)
+        if not first:
+            first = item.raw
+        elif more is None:
+            more = [first, item.raw]
+        else:
+            more.append(item.raw)
+    return first if more is None else b"".join(more)
 
 
 async def relay_anthropic_stream(
@@ -96,8 +181,8 @@ async def relay_anthropic_stream(
     Args:
         request: The client exchange.
         response: The open upstream response.
-        ping_interval: Seconds of upstream silence before a ping (default
-            :data:`PING_INTERVAL`).
+        ping_interval: Seconds of silence towards the client before a ping
+            (default :data:`PING_INTERVAL`).
         headers: Extra response headers (the upstream's request id).
 
     Returns:
@@ -105,37 +190,43 @@ async def relay_anthropic_stream(
     """
     interval = PING_INTERVAL if ping_interval is None else ping_interval
     usage = StreamUsage()
-    send, receive = anyio.create_memory_object_stream[bytes | BaseException | None](16)
     await request.start_stream(headers)
-
-    async def pump() -> None:
-        async with send:
-            try:
-                async for raw in _events(response.aiter_raw(), usage):
-                    await send.send(raw)
-            except (httpx.HTTPError, anyio.EndOfStream) as exc:
-                await send.send(exc)
-                return
-            await send.send(None)
-
+    keepalive = KeepAlive(interval, _pinger(request))
+    decoder = SSEDecoder()
+    broke = False
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
-        group.start_soon(pump)
-        async with receive:
-            while True:
-                item: Any = None
-                with anyio.move_on_after(interval) as waited:
-                    item = await receive.receive()
-                if waited.cancelled_caught:
-                    await request.send_event(anthropic_ping())
-                    continue
-                if isinstance(item, bytes):
-                    await request.send_event(item)
-                    continue
-                break
+        group.start_soon(keepalive.run, group.cancel_scope)
+        try:
+            async for chunk in response.aiter_raw():
+                decoder.feed(chunk)
+                out = _complete(decoder, usage)
+                if out:
+                    await keepalive.write(request.send_event, out)
+            decoder.end()
+            out = _complete(decoder, usage)  # an event whose blank line ended in a lone CR
+            if out:
+                await keepalive.write(request.send_event, out)
+        except (httpx.HTTPError, anyio.EndOfStream):
+            broke = True
+        except Exception as exc:  # re-raised below, outside the task group
+            failure = exc
+        await keepalive.settle()
+        group.cancel_scope.cancel()
+    failure = failure or keepalive.failure
+    if failure is not None:
+        raise failure
     if not usage.completed:
-        reason = "the upstream stream broke off" if item is not None else "the upstream stream ended early"
+        reason = "the upstream stream broke off" if broke else "the upstream stream ended early"
         await request.send_event(
             error_event(Family.ANTHROPIC, UpstreamError(f"{reason} before message_stop", status=502))
         )
     await request.end_stream()
     return usage
+
+
+def _pinger(request: Request) -> Callable[[], Awaitable[None]]:
+    async def ping() -> None:
+        await request.send_event(anthropic_ping())
+
+    return ping

@@ -66,7 +66,9 @@ class ConfigStore:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = Path(path).absolute() if path is not None else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._taken = 0
+        self._written = 0
         self.saves = 0
 
     def load(
@@ -139,10 +141,25 @@ class ConfigStore:
             return True
 
     async def save(self, settings: Settings | Callable[[], Settings]) -> bool:
-        """:meth:`save_sync` in a worker thread, so fsync never stalls the event loop."""
+        """:meth:`save_sync` in a worker thread, so fsync never stalls the event loop.
+
+        A ``settings`` function is called here, on the event loop, because it reads
+        state (the credential pools) that only the loop may touch; the snapshots are
+        numbered, so of two saves racing for the lock an older one never overwrites a
+        newer one.
+        """
         import anyio.to_thread  # here, so the CLI's config checks do not load the async stack
 
-        return await anyio.to_thread.run_sync(self.save_sync, settings)
+        current = settings() if callable(settings) else settings
+        self._taken += 1
+        return await anyio.to_thread.run_sync(self._save_numbered, current, self._taken)
+
+    def _save_numbered(self, settings: Settings, number: int) -> bool:
+        with self._lock:
+            if number < self._written:
+                return False
+            self._written = number
+            return self.save_sync(settings)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

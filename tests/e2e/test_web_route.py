@@ -173,7 +173,7 @@ async def test_stop_sequence_straddling_deltas_in_a_stream(tmp_path: Path) -> No
         completion = s.fake.account(A).completions[-1]
         # The proxy hung up at the match; the rest was never read.
         with trio.fail_after(5):
-            while not completion.request.cancelled and not completion.request.finished:
+            while not completion.request.cancelled and not completion.request.finished.is_set():
                 await trio.sleep(0.01)
         assert completion.request.cancelled
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from llmproxy.credentials.capabilities import AccountKind
 from llmproxy.credentials.reasons import Reason
@@ -46,6 +46,18 @@ class TokenUsage:
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
+
+    @classmethod
+    def from_anthropic(cls, model: str, usage: Any) -> TokenUsage:
+        """From a Messages API ``usage`` object: every kind of input token counts as input."""
+        if not isinstance(usage, Mapping):
+            return cls(model)
+        inputs = sum(
+            v for k, v in usage.items()
+            if k.endswith("input_tokens") and isinstance(v, int) and not isinstance(v, bool)
+        )
+        output = usage.get("output_tokens")
+        return cls(model, inputs, output if isinstance(output, int) and not isinstance(output, bool) else 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ can tell the client about a stream that broke off. No I/O in this module.
 
 from __future__ import annotations
 
+import abc
 import enum
 import json
 from collections.abc import Mapping
@@ -71,7 +72,7 @@ def _json(event: SSEEvent) -> Any:
         return None
 
 
-class Watch:
+class Watch(abc.ABC):
     """The state machine both watches share; subclasses judge the events."""
 
     def __init__(self) -> None:
@@ -90,9 +91,13 @@ class Watch:
     def holding(self) -> bool:
         return self.state is WatchState.HOLDING
 
+    @abc.abstractmethod
     def accept(self, item: SSEEvent | SSEComment) -> bytes:
-        """Take one decoded item; return the bytes to send to the client now."""
-        raise NotImplementedError
+        """Take one decoded item; return the bytes to send to the client now.
+
+        Each stream format (native Gemini, OpenAI chunks) decides what counts as a
+        real answer, an empty one or an error.
+        """
 
     def end(self) -> bytes:
         """The stream is over: bytes still to send (a terminator), if released."""

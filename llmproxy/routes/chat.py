@@ -21,7 +21,7 @@ from typing import Any
 from ..asgi.families import dumps
 from ..asgi.request import Request
 from ..chain.rotate import with_credential
-from ..claude.code_request import prepare_messages_body, sticky_key, trim_messages, upstream_headers
+from ..claude.code_request import prepare_messages_body, sticky_key, trim_messages
 from ..credentials import Lease, TokenUsage
 from ..credentials.records import CookieRecord
 from ..errors import BadRequest, UpstreamError
@@ -29,7 +29,7 @@ from ..translate.openai_request import chat_to_messages, stream_include_usage
 from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
 from ..upstream.canonical import ChatCompletion, ChatStream, json_events, relay_events
-from ..upstream.claude_oauth import rejection_or_error
+from .code import open_messages
 from .web import serve_web
 
 __all__ = ["code_chat", "web_chat"]
@@ -80,21 +80,12 @@ async def code_chat(request: Request) -> None:
         claude = trim_messages(claude)
     prepared = prepare_messages_body(claude, custom_system=settings.custom_system)
     payload = dumps(prepared)
-    client = proxy.http.get(settings.proxy)
-    base = settings.anthropic_base
 
     async def attempt(lease: Lease[CookieRecord]) -> None:
-        token = await proxy.tokens.access_token(lease, client, base, settings.oauth_client_id)
-        upstream = client.build_request(
-            "POST", f"{base}/v1/messages", content=payload, headers=upstream_headers(token, None)
-        )
-        response = await client.send(upstream, stream=True)
+        response = await open_messages(request, lease, payload, None)
         try:
-            if response.status_code != 200:
-                await response.aread()
-                raise rejection_or_error(response, proxy.clock(), "Messages API")
             if stream:
-                usage = _Usage()
+                usage = _Usage(model)
                 await relay_events(
                     usage.watch(json_events(response)),
                     ChatStream(
@@ -106,7 +97,7 @@ async def code_chat(request: Request) -> None:
                     ),
                     what="the Messages API stream",
                 )
-                lease.succeeded(TokenUsage(model, usage.input_tokens, usage.output_tokens))
+                lease.succeeded(usage.total)
                 return
             content = await response.aread()
             try:
@@ -118,7 +109,7 @@ async def code_chat(request: Request) -> None:
             await request.send_json(
                 chat_completion(message, model=model, created=created, think_tags=settings.think_tags)
             )
-            lease.succeeded(_message_usage(model, message))
+            lease.succeeded(TokenUsage.from_anthropic(model, message.get("usage")))
         finally:
             await response.aclose()
 
@@ -133,11 +124,10 @@ async def code_chat(request: Request) -> None:
 
 
 class _Usage:
-    """Reads usage off canonical events on their way through."""
+    """Reads usage off the Messages API's events on their way through."""
 
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
+    def __init__(self, model: str) -> None:
+        self.total = TokenUsage(model)
 
     async def watch(self, events: AsyncIterator[tuple[str | None, Any]]) -> AsyncIterator[dict[str, Any]]:
         async for _, data in events:
@@ -145,21 +135,10 @@ class _Usage:
                 continue
             kind = data.get("type")
             if kind == "message_start":
-                usage = (data.get("message") or {}).get("usage") or {}
-                self.input_tokens = sum(
-                    v for k, v in usage.items() if k.endswith("input_tokens") and isinstance(v, int)
-                )
+                start = TokenUsage.from_anthropic(self.total.model, (data.get("message") or {}).get("usage"))
+                self.total = TokenUsage(self.total.model, start.input_tokens, self.total.output_tokens)
             elif kind == "message_delta":
                 output = (data.get("usage") or {}).get("output_tokens")
                 if isinstance(output, int):
-                    self.output_tokens = output
+                    self.total = TokenUsage(self.total.model, self.total.input_tokens, output)
             yield data
-
-
-def _message_usage(model: str, message: dict[str, Any]) -> TokenUsage:
-    usage = message.get("usage")
-    if not isinstance(usage, dict):
-        return TokenUsage(model)
-    inputs = sum(v for k, v in usage.items() if k.endswith("input_tokens") and isinstance(v, int))
-    output = usage.get("output_tokens")
-    return TokenUsage(model, inputs, output if isinstance(output, int) else 0)

@@ -33,6 +33,7 @@ from ..credentials.records import CookieRecord
 from ..errors import BadRequest
 from ..upstream.claude_oauth import rejection_or_error
 from ..upstream.relay import relay_anthropic_stream
+from ..wire.estimate import estimate_request
 from .models import model_list
 
 __all__ = ["count_tokens", "messages", "models"]
@@ -46,6 +47,33 @@ ESTIMATE_HEADER = "x-llmproxy-token-count"
 
 def _passed_headers(response: httpx.Response) -> dict[str, str]:
     return {name: response.headers[name] for name in PASS_HEADERS if name in response.headers}
+
+
+async def open_messages(
+    request: Request, lease: Lease[CookieRecord], payload: bytes, client_beta: str | None
+) -> httpx.Response:
+    """Send ``payload`` to the Messages API with the lease's Claude Code token.
+
+    Returns the open 200 response (the caller closes it); any other status is
+    read, the response closed, and raised as the cookie's fault or the client's
+    error. Used by both Claude Code routes, Claude and OpenAI format.
+    """
+    proxy = request.app
+    settings = proxy.settings
+    client = proxy.http.get(settings.proxy)
+    base = settings.anthropic_base
+    token = await proxy.tokens.access_token(lease, client, base, settings.oauth_client_id)
+    upstream = client.build_request(
+        "POST", f"{base}/v1/messages", content=payload, headers=upstream_headers(token, client_beta)
+    )
+    response = await client.send(upstream, stream=True)
+    if response.status_code != 200:
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        raise rejection_or_error(response, proxy.clock(), "Messages API")
+    return response
 
 
 async def messages(request: Request) -> None:
@@ -63,20 +91,11 @@ async def messages(request: Request) -> None:
     prepared = prepare_messages_body(body, custom_system=settings.custom_system)
     payload = dumps(prepared)
     stream = prepared.get("stream") is True
-    client = proxy.http.get(settings.proxy)
-    base = settings.anthropic_base
     client_beta = request.header("anthropic-beta")
 
     async def attempt(lease: Lease[CookieRecord]) -> None:
-        token = await proxy.tokens.access_token(lease, client, base, settings.oauth_client_id)
-        upstream = client.build_request(
-            "POST", f"{base}/v1/messages", content=payload, headers=upstream_headers(token, client_beta)
-        )
-        response = await client.send(upstream, stream=True)
+        response = await open_messages(request, lease, payload, client_beta)
         try:
-            if response.status_code != 200:
-                await response.aread()
-                raise rejection_or_error(response, proxy.clock(), "Messages API")
             if stream and response.headers.get("content-type", "").startswith("text/event-stream"):
                 usage = await relay_anthropic_stream(
                     request, response, headers=_passed_headers(response)
@@ -147,44 +166,15 @@ async def models(request: Request) -> None:
     await request.send_json(model_list(request.app.settings.models))
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """A rough count: about 4 characters a token over every string in the request.
-
-    Good enough for a client's budget check where the account may not call the real
-    count_tokens; the response header says it is an estimate.
-    """
-    total = 0
-
-    def walk(value: Any) -> None:
-        nonlocal total
-        if isinstance(value, str):
-            total += len(value)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if key not in ("type", "cache_control", "signature", "data"):
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk({k: body.get(k) for k in ("system", "messages", "tools")})
-    return max(1, (total + 3) // 4)
-
-
 async def _send_estimate(request: Request, body: dict[str, Any]) -> None:
     await request.send_json(
-        {"input_tokens": estimate_tokens(body)}, headers={ESTIMATE_HEADER: "estimate"}
+        {"input_tokens": estimate_request(body)}, headers={ESTIMATE_HEADER: "estimate"}
     )
 
 
 def _usage_of(model: str, content: bytes) -> TokenUsage:
     try:
-        usage = json.loads(content).get("usage") or {}
+        usage = json.loads(content).get("usage")
     except (ValueError, AttributeError):
-        usage = {}
-    inputs = sum(
-        v for k, v in usage.items()
-        if k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens") and isinstance(v, int)
-    )
-    output = usage.get("output_tokens")
-    return TokenUsage(model, inputs, output if isinstance(output, int) else 0)
+        usage = None
+    return TokenUsage.from_anthropic(model, usage)

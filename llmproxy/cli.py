@@ -15,9 +15,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
-
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._version import __version__
 from .config import ConfigError, ConfigStore, Settings

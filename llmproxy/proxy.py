@@ -24,9 +24,9 @@ import anyio.abc
 from .config import ConfigStore, Settings
 from .credentials import CLAUDE_COOKIES, EventKind, Pool, PoolEvent
 from .credentials.records import CookieRecord
-from .upstream.claude_oauth import TokenKeeper
 from .gemini.credentials import GeminiCredentials
 from .stats import Stats
+from .upstream.claude_oauth import TokenKeeper
 from .upstream.claude_web import WebAccounts
 from .upstream.http import HttpClients
 

@@ -25,11 +25,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import httpx
 
 from ..asgi.families import Family, error_body, error_event
 from ..asgi.request import Request
 from ..errors import ProxyError, UpstreamError
+from ..upstream.client import Response, UpstreamUnreachable
 from ..wire.sse import SSEDecoder
 from .rotation import EmptyAnswer, Reply, Transient
 from .watch import Watch, WatchState
@@ -49,7 +49,7 @@ PING_INTERVAL = 15.0
 """Seconds of upstream silence before an OpenAI stream gets a ``: ping``."""
 PING = b": ping\n\n"
 
-_Item = bytes | httpx.HTTPError | None
+_Item = bytes | UpstreamUnreachable | None
 
 
 async def send_reply(request: Request, reply: Reply) -> None:
@@ -119,22 +119,22 @@ async def with_keepalive(
     await request.end_stream()
 
 
-async def relay_raw(request: Request, response: httpx.Response) -> None:
+async def relay_raw(request: Request, response: Response) -> None:
     """Relay a body as it arrives (``streamGenerateContent`` without ``alt=sse``: a JSON array)."""
     await request.start(
         200, [(b"content-type", response.headers.get("content-type", "application/json").encode())]
     )
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_raw():
             await request.send_event(chunk)
-    except httpx.HTTPError:
+    except UpstreamUnreachable:
         pass  # the client sees a truncated array, which it reports as such
     await request.end_stream()
 
 
 async def relay_sse(
     request: Request,
-    response: httpx.Response,
+    response: Response,
     watch: Watch,
     *,
     family: Family,
@@ -165,9 +165,9 @@ async def relay_sse(
     async def pump() -> None:
         async with send:
             try:
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.aiter_raw():
                     await send.send(chunk)
-            except httpx.HTTPError as exc:
+            except UpstreamUnreachable as exc:
                 await send.send(exc)
                 return
             await send.send(None)
@@ -224,10 +224,10 @@ async def _consume(
         if waited.cancelled_caught:
             await request.send_event(PING)
             continue
-        if isinstance(item, httpx.HTTPError):
+        if isinstance(item, UpstreamUnreachable):
             if watch.released:
                 return  # the caller sees the stream incomplete and says so
-            message = f"the upstream stream broke off before any answer: {item!r}"
+            message = f"the upstream stream broke off before any answer: {item.message}"
             raise Transient(UpstreamError(message, status=502))
         if item is None:
             # google-genai keeps a last event that lacks its blank line; so do we.

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import httpx
 
 from ..chain.rotate import CredentialRejected
 from ..credentials.outcomes import Retired
 from ..errors import UpstreamError
+from ..upstream.client import CALL_TIMEOUT, Client, UpstreamUnreachable
 from .keys import TextReason
 from .rotation import Transient
 from .service_account import ServiceAccount, jwt_assertion
@@ -69,7 +69,7 @@ class VertexTokens:
             return token.value
         return None
 
-    async def access_token(self, account: ServiceAccount, client: httpx.AsyncClient) -> str:
+    async def access_token(self, account: ServiceAccount, client: Client) -> str:
         """A token for ``account``, from the cache or a new exchange.
 
         Raises:
@@ -93,17 +93,20 @@ class VertexTokens:
         """Drop the cached token (the API refused it, or the account was replaced)."""
         self._tokens.pop(email, None)
 
-    async def _exchange(self, account: ServiceAccount, client: httpx.AsyncClient) -> _Token:
+    async def _exchange(self, account: ServiceAccount, client: Client) -> _Token:
         now = self.clock()
         form = {"grant_type": GRANT_TYPE, "assertion": jwt_assertion(account, now)}
         self.exchanges += 1
         try:
             response = await client.post(
-                account.token_uri, data=form, headers={"accept": "application/json"}
+                account.token_uri,
+                data=form,
+                headers={"accept": "application/json"},
+                timeout=CALL_TIMEOUT,
             )
-        except httpx.HTTPError as exc:
+        except UpstreamUnreachable as exc:
             raise Transient(
-                UpstreamError(f"the token endpoint could not be reached: {exc!r}", status=502)
+                UpstreamError(f"the token endpoint could not be reached: {exc.message}", status=502)
             ) from None
         body = _json(response.content)
         if response.status_code == 200 and isinstance(body, Mapping):

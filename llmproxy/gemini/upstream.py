@@ -18,10 +18,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ..chain.rotate import CredentialRejected
 from ..credentials import Lease
+from ..upstream.client import Client, Response, UpstreamUnreachable
 from .failures import Blame, Failure, Holder, classify, google_error
 from .keys import count_403
 from .rotation import GoogleError, Transient
@@ -47,7 +46,7 @@ def rejection(lease: Lease[Any], failure: Failure, status: int, raw: bytes) -> E
 
 
 async def open_call(
-    client: httpx.AsyncClient,
+    client: Client,
     lease: Lease[Any],
     method: str,
     url: str,
@@ -57,23 +56,22 @@ async def open_call(
     holder: Holder,
     clock: Callable[[], float],
     on_token_refused: Callable[[], None] | None = None,
-) -> httpx.Response:
+) -> Response:
     """Send one request; the open (streaming) response if it is a 200.
 
     The caller closes the response. ``on_token_refused`` runs when a service
     account's token was refused (401), so the next attempt fetches a new one.
     """
-    request = client.build_request(method, url, headers=dict(headers), content=content)
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
-        message = f"the upstream could not be reached: {exc!r}"
-        raise Transient(GoogleError(message, status=502, raw=b"")) from None
+        response = await client.stream(method, url, headers=headers, content=content or b"")
+    except UpstreamUnreachable as exc:
+        message = f"the upstream could not be reached: {exc.message}"
+        raise Transient(GoogleError(message, status=exc.status, raw=b"")) from None
     if response.status_code == 200:
         return response
     try:
         raw = await response.aread()
-    except httpx.HTTPError:
+    except UpstreamUnreachable:
         raw = b""
     finally:
         await response.aclose()

@@ -13,8 +13,6 @@ import json
 import logging
 from typing import Any
 
-import httpx
-
 from ..asgi.families import dumps
 from ..asgi.request import Request
 from ..chain.rotate import with_credential
@@ -23,8 +21,8 @@ from ..claude.code_request import (
     is_connection_test,
     prepare_count_tokens_body,
     prepare_messages_body,
-    trim_messages,
     sticky_key,
+    trim_messages,
     upstream_headers,
     validate_messages_body,
 )
@@ -32,6 +30,7 @@ from ..credentials import Lease, TokenUsage, count_tokens_checked
 from ..credentials.records import CookieRecord
 from ..errors import BadRequest
 from ..upstream.claude_oauth import rejection_or_error
+from ..upstream.client import CALL_TIMEOUT, Response
 from ..upstream.relay import relay_anthropic_stream
 from ..wire.estimate import estimate_request
 from .models import model_list
@@ -45,13 +44,13 @@ PASS_HEADERS = ("request-id", "anthropic-organization-id")
 ESTIMATE_HEADER = "x-llmproxy-token-count"
 
 
-def _passed_headers(response: httpx.Response) -> dict[str, str]:
+def _passed_headers(response: Response) -> dict[str, str]:
     return {name: response.headers[name] for name in PASS_HEADERS if name in response.headers}
 
 
 async def open_messages(
     request: Request, lease: Lease[CookieRecord], payload: bytes, client_beta: str | None
-) -> httpx.Response:
+) -> Response:
     """Send ``payload`` to the Messages API with the lease's Claude Code token.
 
     Returns the open 200 response (the caller closes it); any other status is
@@ -63,10 +62,9 @@ async def open_messages(
     client = proxy.http.get(settings.proxy)
     base = settings.anthropic_base
     token = await proxy.tokens.access_token(lease, client, base, settings.oauth_client_id)
-    upstream = client.build_request(
+    response = await client.stream(
         "POST", f"{base}/v1/messages", content=payload, headers=upstream_headers(token, client_beta)
     )
-    response = await client.send(upstream, stream=True)
     if response.status_code != 200:
         try:
             await response.aread()
@@ -145,6 +143,7 @@ async def count_tokens(request: Request) -> None:
             f"{base}/v1/messages/count_tokens",
             content=dumps(prepared),
             headers=upstream_headers(token, client_beta),
+            timeout=CALL_TIMEOUT,
         )
         if response.status_code in (403, 404):
             lease.report(count_tokens_checked(False))

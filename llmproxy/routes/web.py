@@ -42,6 +42,7 @@ from ..credentials.records import CookieRecord
 from ..errors import BadRequest, UpstreamError
 from ..upstream.canonical import AnthropicMessage, AnthropicStream, Sink, json_events, relay_events
 from ..upstream.claude_web import WebCall
+from ..upstream.client import CALL_TIMEOUT
 from ..wire.estimate import estimate_request, estimate_text
 from ..wire.stop_sequences import StopSequences
 from . import code
@@ -133,7 +134,7 @@ async def serve_web(request: Request, body: dict[str, Any], make_sink: SinkFacto
     thinking = wants_thinking(body)
     stops = stop_sequences_of(body)
     estimated_input = estimate_request(body)
-    client = proxy.http.get(settings.proxy, http2=True)
+    client = proxy.http.browser(settings.proxy)
     stream_client = proxy.http.get(settings.proxy)  # HTTP/1.1: closing it stops claude.ai
     base = settings.anthropic_base
 
@@ -281,12 +282,10 @@ async def _exact_input_tokens(
             f"{settings.anthropic_base}/v1/messages/count_tokens",
             content=dumps(prepared),
             headers=upstream_headers(token, None),
+            timeout=CALL_TIMEOUT,
         )
-    except (CredentialRejected, UpstreamError, OSError) as exc:
+    except (CredentialRejected, UpstreamError) as exc:  # transport failures are UpstreamErrors too
         log.info("exact token count unavailable (%s); using the estimate", exc)
-        return None
-    except Exception as exc:  # httpx errors and the like
-        log.info("exact token count failed (%s); using the estimate", type(exc).__name__)
         return None
     if response.status_code != 200:
         return None

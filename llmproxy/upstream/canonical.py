@@ -32,7 +32,6 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 import anyio
-import httpx
 
 from ..asgi.families import Family, dumps, error_event
 from ..asgi.request import Request
@@ -41,6 +40,7 @@ from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
 from ..wire.accumulate import MessageAccumulator
 from ..wire.sse import COMMENT_PING, NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping, encode_event
+from .client import Response, UpstreamUnreachable
 from .relay import PING_INTERVAL, KeepAlive
 
 __all__ = [
@@ -100,14 +100,14 @@ class _ReadBoundary:
     def __init__(self, before_read: Callable[[], Awaitable[None]]) -> None:
         self.before_read = before_read
         self.seen = False
-        self.response: httpx.Response | None = None
+        self.response: Response | None = None
         self.ended = False
 
 
 _BOUNDARY: ContextVar[_ReadBoundary | None] = ContextVar("llmproxy_read_boundary", default=None)
 
 
-async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, Any]]:
+async def json_events(response: Response) -> AsyncIterator[tuple[str | None, Any]]:
     """The (event name, parsed data) pairs of an upstream SSE body, as they arrive.
 
     Comments are skipped; an event whose data is not JSON is skipped too (a
@@ -418,9 +418,9 @@ async def relay_events(
         _BOUNDARY.reset(token)
         await _close(events)
     if failure is not None:
-        if isinstance(failure, ProxyError) or not isinstance(failure, httpx.HTTPError | anyio.EndOfStream):
+        if not isinstance(failure, UpstreamUnreachable):
             raise failure
-        relay.upstream_error = UpstreamError(f"{what} broke off: {type(failure).__name__}", status=502)
+        relay.upstream_error = UpstreamError(f"{what} broke off: {failure.message}", status=502)
     upstream_error = relay.upstream_error
     if upstream_error is None:
         upstream_error = UpstreamError(f"{what} ended before message_stop", status=502)

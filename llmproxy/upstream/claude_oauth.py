@@ -34,7 +34,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
-import httpx
 
 from ..chain.rotate import CredentialRejected
 from ..credentials import (
@@ -49,6 +48,7 @@ from ..credentials import (
 from ..credentials.reasons import Reason
 from ..credentials.records import CookieRecord, OAuthToken
 from ..errors import UpstreamError
+from .client import CALL_TIMEOUT, Client, ReadResponse
 
 __all__ = ["OAuthError", "TokenKeeper", "pkce_pair"]
 
@@ -77,7 +77,7 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: ReadResponse) -> Any:
     try:
         return json.loads(response.content)
     except ValueError:
@@ -85,7 +85,7 @@ def _json(response: httpx.Response) -> Any:
 
 
 def rejection_or_error(
-    response: httpx.Response, now: float, what: str
+    response: ReadResponse, now: float, what: str
 ) -> CredentialRejected | UpstreamError:
     """Turn a non-2xx upstream answer into the cookie's fault or the client's error."""
     body = _json(response)
@@ -121,7 +121,7 @@ class TokenKeeper:
         self._locks: dict[str, anyio.Lock] = {}
 
     async def access_token(
-        self, lease: Lease[CookieRecord], client: httpx.AsyncClient, base: str, client_id: str
+        self, lease: Lease[CookieRecord], client: Client, base: str, client_id: str
     ) -> str:
         """A usable access token for the leased cookie, logging in or refreshing as needed.
 
@@ -158,7 +158,7 @@ class _Flow:
     """One run of the OAuth calls for one cookie."""
 
     def __init__(
-        self, client: httpx.AsyncClient, base: str, client_id: str, cookie: str, clock: Callable[[], float]
+        self, client: Client, base: str, client_id: str, cookie: str, clock: Callable[[], float]
     ) -> None:
         self.client = client
         self.base = base
@@ -181,7 +181,9 @@ class _Flow:
         return await self.exchange(org, code, state, verifier)
 
     async def bootstrap(self) -> str:
-        response = await self.client.get(f"{self.base}/api/bootstrap", headers=self._cookie_headers())
+        response = await self.client.get(
+            f"{self.base}/api/bootstrap", headers=self._cookie_headers(), timeout=CALL_TIMEOUT
+        )
         if response.status_code != 200:
             raise rejection_or_error(response, self.clock(), "claude.ai bootstrap")
         body = _json(response)
@@ -222,7 +224,9 @@ class _Flow:
             "organization_uuid": org,
         }
         response = await self.client.post(
-            f"{self.base}/v1/oauth/{org}/authorize", json=payload, headers=self._cookie_headers()
+            f"{self.base}/v1/oauth/{org}/authorize", json=payload,
+            headers=self._cookie_headers(),
+            timeout=CALL_TIMEOUT,
         )
         if response.status_code != 200:
             raise rejection_or_error(response, self.clock(), "OAuth authorize")
@@ -263,6 +267,7 @@ class _Flow:
                 "anthropic-beta": "oauth-2025-04-20",
                 "user-agent": USER_AGENT,
             },
+            timeout=CALL_TIMEOUT,
         )
         body = _json(response)
         if response.status_code == 200 and isinstance(body, Mapping):

@@ -31,10 +31,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
 
 from ..asgi.families import dumps
 from ..chain.rotate import CredentialRejected
@@ -43,15 +45,13 @@ from ..claude.web_transcript import Upload
 from ..credentials import Reason, Retired
 from ..errors import UpstreamError
 from .claude_oauth import rejection_or_error
+from .client import CALL_TIMEOUT, Client, ReadResponse, Response
 
 __all__ = ["ACCOUNT_TTL", "BROWSER_HEADERS", "WebAccounts", "WebCall", "blocked_error"]
 
 ACCOUNT_TTL = 1800.0
 """Seconds an account lookup is trusted before it is made again."""
 
-CALL_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
-"""For the short JSON calls: the shared client has no read timeout (it is for streams),
-and a lookup that hangs would hold its cookie's lock, and every request on it, forever."""
 
 CHROME_VERSION = "142"
 BROWSER_HEADERS: dict[str, str] = {
@@ -86,7 +86,7 @@ def blocked_error(status: int) -> UpstreamError:
     )
 
 
-def _is_blocked(response: httpx.Response) -> bool:
+def _is_blocked(response: ReadResponse) -> bool:
     if response.status_code in (301, 302, 303, 307, 308):
         return True
     if response.status_code == 403:
@@ -104,8 +104,8 @@ class WebCall:
     base: str
     cookie: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
     clock: Callable[[], float] = field(repr=False)
-    stream_client: httpx.AsyncClient | None = None
-    """The client for the completion stream, if not ``client`` (see :meth:`completion`)."""
+    stream_client: Client | None = None
+    """llmproxy's HTTP/1.1 client, for the completion stream (see :meth:`completion`)."""
 
     def headers(self, referer: str = "/new", *, accept: str = "*/*") -> dict[str, str]:
         return {
@@ -116,7 +116,7 @@ class WebCall:
             "accept": accept,
         }
 
-    def failure(self, response: httpx.Response, what: str) -> Exception:
+    def failure(self, response: ReadResponse, what: str) -> Exception:
         """The exception for a non-2xx answer to ``what``."""
         if _is_blocked(response):
             return blocked_error(response.status_code)
@@ -198,17 +198,18 @@ class WebCall:
             raise UpstreamError(f"claude.ai upload of {item.filename} gave no file_uuid", status=502)
         return file_uuid
 
-    async def completion(self, org: str, conversation: str, body: dict[str, Any]) -> httpx.Response:
+    async def completion(self, org: str, conversation: str, body: dict[str, Any]) -> Response:
         """Open the completion stream; the caller must close the response.
 
-        It goes through :attr:`stream_client` when set, an HTTP/1.1 client:
+        It goes through :attr:`stream_client`, llmproxy's HTTP/1.1 client:
         httpcore 1.0 never resets an HTTP/2 stream that is closed early
         (encode/httpcore#943), so over h2 a stop sequence or a client disconnect
         would neither stop claude.ai's generation nor free the stream, whereas
         closing an HTTP/1.1 response closes its connection, which the server sees.
         """
-        client = self.stream_client or self.client
-        request = client.build_request(
+        if self.stream_client is None:
+            raise RuntimeError("WebCall.completion needs a stream_client")
+        response = await self.stream_client.stream(
             "POST",
             f"{self.base}/api/organizations/{org}/chat_conversations/{conversation}/completion",
             content=dumps(body),
@@ -217,7 +218,6 @@ class WebCall:
                 "content-type": "application/json",
             },
         )
-        response = await client.send(request, stream=True)
         if response.status_code != 200:
             try:
                 await response.aread()

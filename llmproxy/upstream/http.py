@@ -1,66 +1,74 @@
-"""Shared ``httpx.AsyncClient`` objects, one per outbound proxy setting.
+"""The upstream clients, one per outbound proxy setting, created on first use.
 
-Defaults chosen for LLM traffic rather than httpx's (stack.md §7.2):
+- :meth:`HttpClients.get` gives llmproxy's own HTTP/1.1 client
+  (:mod:`.client`): every relayed call and every OAuth or token call.
+- :meth:`HttpClients.browser` gives an ``httpx.AsyncClient`` that negotiates
+  HTTP/2 over TLS, for claude.ai's control calls (account lookups, conversation
+  set-up, uploads), where looking like a browser matters more than CPU.
 
-- no read timeout: a read timeout applies to the gap between stream chunks, and
-  a model thinking for minutes is not a dead connection (the stream relay keeps
-  its own idle watchdog and pings the client instead);
-- connect/write/pool timeouts stay, so a dead upstream still fails fast;
-- a small keep-alive pool, because httpcore's pool does work quadratic in the
-  number of pooled connections;
-- ``trust_env=False``: only the ``proxy`` setting decides the route out;
-- no ``Accept-Encoding``/``User-Agent`` defaults: bytes are relayed raw, so we
-  must never ask for an encoding the client did not, and each adapter sets the
-  identity the upstream expects.
+The httpx client's defaults are chosen for this use rather than httpx's
+(stack.md §7.2): ``trust_env=False`` (only the ``proxy`` setting decides the
+route out), no ``Accept-Encoding``/``User-Agent`` of its own (each adapter sets
+the identity the upstream expects), a small keep-alive pool, and per-call
+timeouts passed by the caller.
 
-Clients are created lazily inside the running event loop (which is the robust
-choice when embedded) and closed when the app stops.
+Clients are created lazily inside the running event loop (the robust choice
+when embedded) and closed when the app stops.
 """
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
+from .client import Client
 from .tls import ssl_context
 
-__all__ = ["HttpClients", "TIMEOUT"]
+if TYPE_CHECKING:
+    import httpx
 
-TIMEOUT = httpx.Timeout(connect=15.0, read=None, write=60.0, pool=60.0)
-LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20, keepalive_expiry=30.0)
+__all__ = ["HttpClients"]
 
 
 class HttpClients:
-    """A client per outbound proxy URL (``None`` = direct) and HTTP version."""
+    """The clients for each outbound proxy URL (``None`` = direct)."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str | None, bool], httpx.AsyncClient] = {}
+        self._clients: dict[str | None, Client] = {}
+        self._browsers: dict[str | None, httpx.AsyncClient] = {}
 
-    def get(self, proxy: str | None, *, http2: bool = False) -> httpx.AsyncClient:
-        """The client for ``proxy``, created on first use.
-
-        ``http2`` asks for a client that negotiates HTTP/2 over TLS (ALPN), as a
-        browser does toward claude.ai; plain-HTTP upstreams still get HTTP/1.1.
-        """
-        key = (proxy, http2)
-        client = self._clients.get(key)
+    def get(self, proxy: str | None) -> Client:
+        """The HTTP/1.1 client for ``proxy``."""
+        client = self._clients.get(proxy)
         if client is None:
+            client = self._clients[proxy] = Client(proxy)
+        return client
+
+    def browser(self, proxy: str | None) -> httpx.AsyncClient:
+        """The HTTP/2-capable httpx client for ``proxy`` (imported on first use)."""
+        client = self._browsers.get(proxy)
+        if client is None:
+            import httpx
+
             client = httpx.AsyncClient(
-                http2=http2,
+                http2=True,
                 verify=ssl_context(),
-                timeout=TIMEOUT,
-                limits=LIMITS,
+                timeout=httpx.Timeout(connect=15.0, read=None, write=60.0, pool=60.0),
+                limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=30.0),
                 proxy=proxy,
                 trust_env=False,
                 follow_redirects=False,
             )
-            # httpx adds these when the caller does not; we relay raw bytes, so no.
+            # httpx adds these when the caller does not; each call sets its own.
             client.headers.pop("accept-encoding", None)
             client.headers.pop("user-agent", None)
-            self._clients[key] = client
+            self._browsers[proxy] = client
         return client
 
     async def aclose(self) -> None:
         """Close every client (called on shutdown)."""
         clients, self._clients = list(self._clients.values()), {}
+        browsers, self._browsers = list(self._browsers.values()), {}
         for client in clients:
             await client.aclose()
+        for browser in browsers:
+            await browser.aclose()

@@ -28,12 +28,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVarTuple, Unpack
 
 import anyio
-import httpx
 
 from ..asgi.families import Family, error_event
 from ..asgi.request import Request
 from ..errors import UpstreamError
 from ..wire.sse import NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping
+from .client import Response, UpstreamUnreachable
 
 __all__ = ["PING_INTERVAL", "KeepAlive", "StreamUsage", "relay_anthropic_stream"]
 
@@ -171,7 +171,7 @@ def _complete(decoder: SSEDecoder, usage: StreamUsage) -> bytes:
 
 async def relay_anthropic_stream(
     request: Request,
-    response: httpx.Response,
+    response: Response,
     *,
     ping_interval: float | None = None,
     headers: dict[str, str] | None = None,
@@ -207,7 +207,7 @@ async def relay_anthropic_stream(
             out = _complete(decoder, usage)  # an event whose blank line ended in a lone CR
             if out:
                 await keepalive.write(request.send_event, out)
-        except (httpx.HTTPError, anyio.EndOfStream):
+        except UpstreamUnreachable:
             broke = True
         except Exception as exc:  # re-raised below, outside the task group
             failure = exc

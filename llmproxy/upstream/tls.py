@@ -16,8 +16,15 @@ __all__ = ["ssl_context"]
 
 
 @functools.cache
-def ssl_context() -> ssl.SSLContext:
-    """A verifying client context trusting certifi's CA bundle, built once."""
+def ssl_context(alpn: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A verifying client context trusting certifi's CA bundle, built once per ``alpn``.
+
+    httpx sets ALPN on the context it is given, so the HTTP/1.1 client keeps a
+    context of its own rather than sharing (and racing on) httpx's.
+    """
     import certifi
 
-    return ssl.create_default_context(cadata=certifi.contents())
+    context = ssl.create_default_context(cadata=certifi.contents())
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
+    return context

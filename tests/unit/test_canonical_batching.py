@@ -19,7 +19,13 @@ import trio
 from llmproxy.asgi.families import Family, dumps
 from llmproxy.asgi.request import Request
 from llmproxy.translate.openai_response import ChatStream as ChatChunks
-from llmproxy.upstream.canonical import DRAIN_SECONDS, AnthropicStream, ChatStream, json_events, relay_events
+from llmproxy.upstream.canonical import (
+    DRAIN_SECONDS,
+    AnthropicStream,
+    ChatStream,
+    json_events,
+    relay_events,
+)
 from llmproxy.wire.sse import anthropic_ping, encode_event
 
 INTERVAL = 10.0

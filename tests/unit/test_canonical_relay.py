@@ -14,7 +14,6 @@ import json
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 import trio
@@ -35,6 +34,7 @@ from llmproxy.upstream.canonical import (
     json_events,
     relay_events,
 )
+from llmproxy.upstream.client import UpstreamUnreachable
 from llmproxy.wire.sse import COMMENT_PING, anthropic_ping, encode_event
 
 INTERVAL = 10.0
@@ -399,14 +399,13 @@ async def test_a_proxy_error_from_the_iterator_propagates_for_the_app_to_render(
 @pytest.mark.parametrize(
     "failure",
     [
-        httpx.ReadError("connection reset"),
-        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
-        anyio.EndOfStream(),
+        UpstreamUnreachable("reading from claude.ai failed: connection reset by peer"),
+        UpstreamUnreachable("claude.ai sent a malformed body: peer closed connection"),
     ],
-    ids=["ReadError", "RemoteProtocolError", "EndOfStream"],
+    ids=["reset", "cut"],
 )
 async def test_a_broken_connection_mid_stream_becomes_an_error_event(
-    autojump_clock: trio.abc.Clock, failure: BaseException
+    autojump_clock: trio.abc.Clock, failure: UpstreamUnreachable
 ) -> None:
     request, recorder = make_request()
     events = answer("Hel", "lo")
@@ -423,22 +422,22 @@ async def test_a_broken_connection_mid_stream_becomes_an_error_event(
     error = json.loads(blocks[3].split(b"data: ", 1)[1])
     assert error["type"] == "error"
     assert error["error"]["type"] == "api_error"
-    assert error["error"]["message"] == f"the claude.ai stream broke off: {type(failure).__name__}"
+    assert error["error"]["message"] == f"the claude.ai stream broke off: {failure.message}"
     assert len(blocks) == 4
     assert recorder.ended
     assert request.finished
 
 
-async def test_a_broken_connection_before_anything_is_a_502_not_the_httpx_error(
+async def test_a_broken_connection_before_anything_is_a_502_naming_the_failure(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     request, recorder = make_request()
     with pytest.raises(UpstreamError) as caught:
         await relay_events(
-            scripted(httpx.ReadError("reset")), AnthropicStream(request), ping_interval=INTERVAL
+            scripted(UpstreamUnreachable("reset")), AnthropicStream(request), ping_interval=INTERVAL
         )
     assert caught.value.status == 502
-    assert "ReadError" in caught.value.message
+    assert "broke off: reset" in caught.value.message
     assert recorder.messages == []
 
 
@@ -587,7 +586,7 @@ async def test_a_read_error_after_a_batched_read_still_delivers_that_read_first(
     async def broken() -> AsyncIterator[bytes]:
         yield _wire(*answer("x")[:3])
         await trio.sleep(2)
-        raise httpx.ReadError("connection reset")
+        raise UpstreamUnreachable("connection reset")
 
     request, recorder = make_request()
     response = httpx.Response(200, content=broken())
@@ -598,7 +597,7 @@ async def test_a_read_error_after_a_batched_read_still_delivers_that_read_first(
     blocks = recorder.blocks()
     assert b"".join(block + b"\n\n" for block in blocks[:3]) == _wire(*answer("x")[:3])
     assert blocks[3].startswith(b"event: error\n")
-    assert b"ReadError" in blocks[3]
+    assert b"connection reset" in blocks[3]
     assert recorder.ended
 
 
@@ -786,7 +785,7 @@ async def test_chat_stream_cut_short_is_an_error_chunk_and_no_done(
     request, recorder = make_request(Family.OPENAI)
     assert (
         await relay_events(
-            scripted(*answer("x")[:3], httpx.ReadError("reset")),
+            scripted(*answer("x")[:3], UpstreamUnreachable("reset")),
             chat_sink(request),
             ping_interval=INTERVAL,
         )
@@ -795,7 +794,7 @@ async def test_chat_stream_cut_short_is_an_error_chunk_and_no_done(
     out = chunks(recorder)
     assert "[DONE]" not in out
     assert "error" in out[-1]
-    assert "ReadError" in out[-1]["error"]["message"]
+    assert "reset" in out[-1]["error"]["message"]
     assert recorder.ended
 
 

@@ -21,6 +21,7 @@ from llmproxy.errors import NoCredentialAvailable
 from llmproxy.gemini.relay import KEEPALIVE_INTERVAL, PING, relay_sse, with_keepalive
 from llmproxy.gemini.rotation import EmptyAnswer, Reply, Transient
 from llmproxy.gemini.watch import ChatWatch, GeminiWatch
+from llmproxy.upstream.client import UpstreamUnreachable
 
 
 def make_request(family: Family = Family.GEMINI) -> tuple[Request, list[dict[str, Any]]]:
@@ -168,7 +169,7 @@ async def test_nothing_is_sent_for_an_empty_stream(autojump_clock: trio.abc.Cloc
 
 async def test_a_break_before_the_answer_is_transient(autojump_clock: trio.abc.Clock) -> None:
     request, sent = make_request()
-    upstream = response(b'data: {"usageMetadata":{}}\r\n\r\n', httpx.ReadError("reset"))
+    upstream = response(b'data: {"usageMetadata":{}}\r\n\r\n', UpstreamUnreachable("reset"))
     with pytest.raises(Transient):
         await relay_sse(request, upstream, GeminiWatch(), family=Family.GEMINI, on_error=never)
     assert sent == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +21,7 @@ from llmproxy.gemini.rotation import Transient
 from llmproxy.gemini.service_account import jwt_assertion, parse_service_account
 from llmproxy.gemini.tokens import GRANT_TYPE, REFRESH_MARGIN, VertexTokens
 from llmproxy.gemini.vertex_accounts import VERTEX, VertexAccounts
+from llmproxy.upstream.client import Client
 from tests.fakes.anthropic import ManualClock
 from tests.fakes.gemini import make_service_account
 
@@ -182,10 +184,11 @@ async def test_other_token_failures_are_transient(answer: httpx.Response) -> Non
 
 
 async def test_an_unreachable_token_endpoint_is_transient() -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     tokens = VertexTokens(ManualClock(NOW))
-    async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as client:
-        with pytest.raises(Transient, match="could not be reached"):
-            await tokens.access_token(parse_service_account(sa()), client)
+    client = Client()
+    account = parse_service_account(sa(token_uri=f"http://127.0.0.1:{port}/token"))
+    with pytest.raises(Transient, match="could not be reached.*cannot connect to 127.0.0.1"):
+        await tokens.access_token(account, client)

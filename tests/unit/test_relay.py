@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from llmproxy.asgi.request import Request
+from llmproxy.upstream.client import UpstreamUnreachable
 from llmproxy.upstream.relay import KeepAlive, relay_anthropic_stream
 from llmproxy.wire.sse import anthropic_ping
 
@@ -159,7 +160,7 @@ async def test_a_slow_client_never_gets_a_ping_in_the_middle_of_a_write(autojump
 @pytest.mark.parametrize(
     ("steps", "reason"),
     [
-        ((START, BLOCK, httpx.ReadError("reset")), b"broke off"),
+        ((START, BLOCK, UpstreamUnreachable("reset")), b"broke off"),
         ((START, BLOCK, DELTA[:10]), b"ended early"),
     ],
 )

@@ -76,6 +76,9 @@ WRITE_TIMEOUT = 60.0
 IDLE_EXPIRY = 30.0
 """Seconds an idle connection is kept; below the keep-alive of the servers we call."""
 MAX_IDLE_PER_ORIGIN = 32
+_UNBLOCKED_WRITE = 16 * 1024
+"""A request this small fits the send buffer of a connection with nothing in
+flight, so writing it cannot stall; only bigger ones pay for a timeout scope."""
 RECEIVE_SIZE = 65536
 _MAX_HEAD = 256 * 1024
 
@@ -462,8 +465,11 @@ class Client:
             out += machine.send(_Data(data=content))
         out += machine.send(_EndOfMessage())
         try:
-            with anyio.fail_after(WRITE_TIMEOUT):
+            if len(out) <= _UNBLOCKED_WRITE:
                 await conn.stream.send(out)
+            else:
+                with anyio.fail_after(WRITE_TIMEOUT):
+                    await conn.stream.send(out)
         except TimeoutError:
             raise UpstreamTimeout(f"sending the request to {host} timed out") from None
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError) as exc:
@@ -489,7 +495,7 @@ class Client:
                 machine.receive_data(data)
                 continue
             if isinstance(event, h11.Response):
-                return Response(self, conn, event.status_code, event.reason, Headers(event.headers.raw_items()))
+                return Response(self, conn, event.status_code, event.reason, Headers(list(event.headers)))
             if isinstance(event, h11.InformationalResponse):
                 continue
             raise UpstreamUnreachable(f"{host} closed the connection without answering")

@@ -126,7 +126,8 @@ def recording(server_ref: list[Server], peer_handler: Callable[[Peer, Server], A
 
 async def answer_all(peer: Peer) -> None:
     while (got := await peer.request()) is not None:
-        await peer.answer(body=b'{"n":%d}' % peer.index)
+        # Real servers (nginx among them) send names in title case.
+        await peer.answer(body=b'{"n":%d}' % peer.index, headers=[("Content-Type", "application/json")])
 
 
 async def test_keep_alive_reuses_one_connection() -> None:

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="text file of extra cookies, one per line; bad lines are reported and skipped",
     )
+    parser.add_argument(
+        "--server",
+        choices=("llmproxy", "hypercorn"),
+        default="llmproxy",
+        help="HTTP server: llmproxy's lean HTTP/1.1 server (default, fastest) or hypercorn",
+    )
     parser.add_argument("--version", action="version", version=f"llmproxy {__version__}")
     return parser
 
@@ -222,4 +228,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in banner_lines(app.proxy.settings, base_url, store.path, counts):
             print(line, flush=True)
 
-    return run(app, announce)
+    return run(app, announce, server=args.server)

@@ -239,14 +239,25 @@ def _quiet_config(host: str) -> Config:
 async def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]], host: str = "127.0.0.1") -> AsyncIterator[str]:
     """Serve ``app`` on a free loopback port for the duration of the block.
 
+    The proxy under test (llmproxy's ``App``) runs on the server the program
+    itself uses, :mod:`llmproxy.server`; fakes run on hypercorn, an independent
+    HTTP implementation, so neither side's quirks can hide the other's.
+
     Yields:
         The base URL, e.g. ``http://127.0.0.1:41234``.
     """
+    from llmproxy.asgi.app import App
+    from llmproxy.server import serve as llmproxy_serve
+
     async with trio.open_nursery() as nursery:
         shutdown = trio.Event()
-        binds: list[str] = await nursery.start(
-            partial(hypercorn_serve, app, _quiet_config(host), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
-        )
+        if isinstance(app, App):
+            start = partial(
+                llmproxy_serve, app, host=host, port=0, grace=0.5, shutdown_trigger=shutdown.wait
+            )
+        else:
+            start = partial(hypercorn_serve, app, _quiet_config(host), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+        binds: list[str] = await nursery.start(start)
         try:
             yield binds[0]
         finally:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TypeVarTuple, Unpack
 
@@ -35,7 +36,7 @@ from ..errors import UpstreamError
 from ..wire.sse import NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping
 from .client import Response, UpstreamUnreachable
 
-__all__ = ["PING_INTERVAL", "KeepAlive", "StreamUsage", "relay_anthropic_stream"]
+__all__ = ["PING_INTERVAL", "EventFramer", "KeepAlive", "StreamUsage", "relay_anthropic_stream"]
 
 PING_INTERVAL = 15.0
 
@@ -150,6 +151,73 @@ def _add_usage(usage: StreamUsage, name: str | None, data: str) -> None:
         usage.output_tokens = max(usage.output_tokens, output)
 
 
+_USAGE_MARK = re.compile(rb"message_(?:start|delta|stop)|error")
+
+
+class EventFramer:
+    """Cuts an upstream SSE byte stream at event boundaries, noting usage on the way.
+
+    A pass-through relay must not decode every event: for an LF-only stream (what
+    the Messages API sends) the last ``\n\n`` of the bytes so far is the end of
+    the last complete event, so one ``rfind`` per read finds what can go out, and
+    only the few events that carry usage (``message_start``, ``message_delta``,
+    ``message_stop``, ``error``, found by one regex search) are parsed. A stream
+    that uses CR line ends or starts with a BOM is handed, from that point on, to
+    the full :class:`SSEDecoder`, which gives the same bytes.
+    """
+
+    __slots__ = ("usage", "_pending", "_decoder", "_fed")
+
+    def __init__(self, usage: StreamUsage) -> None:
+        self.usage = usage
+        self._pending = b""
+        self._decoder: SSEDecoder | None = None
+        self._fed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes of every event ``chunk`` completes (empty if none)."""
+        decoder = self._decoder
+        if decoder is None:
+            if b"\r" in chunk or (not self._fed and chunk[:1] == b"\xef"):
+                decoder = self._decoder = SSEDecoder()
+                decoder.feed(self._pending)
+                self._pending = b""
+            else:
+                self._fed = True
+                data = self._pending + chunk if self._pending else chunk
+                cut = data.rfind(b"\n\n") + 2
+                if cut < 2:
+                    self._pending = data
+                    return b""
+                out, self._pending = data[:cut], data[cut:]
+                if _USAGE_MARK.search(out) is not None:
+                    self._note_usage(out)
+                return out
+        decoder.feed(chunk)
+        return _complete(decoder, self.usage)
+
+    def end(self) -> bytes:
+        """The stream ended: what is still complete (a partial last event is dropped)."""
+        decoder = self._decoder
+        if decoder is None:
+            return b""
+        decoder.end()
+        return _complete(decoder, self.usage)  # an event whose blank line ended in a lone CR
+
+    def _note_usage(self, out: bytes) -> None:
+        position = 0
+        while (found := _USAGE_MARK.search(out, position)) is not None:
+            start = out.rfind(b"\n\n", 0, found.start())
+            start = 0 if start < 0 else start + 2
+            end = out.find(b"\n\n", found.end()) + 2
+            decoder = SSEDecoder()
+            decoder.feed(out[start:end])
+            for item in decoder.events():
+                if isinstance(item, SSEEvent) and item.event in _USAGE_EVENTS:
+                    _add_usage(self.usage, item.event, item.data)
+            position = end
+
+
 def _complete(decoder: SSEDecoder, usage: StreamUsage) -> bytes:
     """The raw bytes of every item the decoder has complete, joined; usage noted on the way."""
     first = b""
@@ -192,19 +260,17 @@ async def relay_anthropic_stream(
     usage = StreamUsage()
     await request.start_stream(headers)
     keepalive = KeepAlive(interval, _pinger(request))
-    decoder = SSEDecoder()
+    framer = EventFramer(usage)
     broke = False
     failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(keepalive.run, group.cancel_scope)
         try:
             async for chunk in response.aiter_raw():
-                decoder.feed(chunk)
-                out = _complete(decoder, usage)
+                out = framer.feed(chunk)
                 if out:
                     await keepalive.write(request.send_event, out)
-            decoder.end()
-            out = _complete(decoder, usage)  # an event whose blank line ended in a lone CR
+            out = framer.end()
             if out:
                 await keepalive.write(request.send_event, out)
         except UpstreamUnreachable:

@@ -16,11 +16,19 @@ import anyio
 import httpx
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmproxy.asgi.request import Request
 from llmproxy.upstream.client import UpstreamUnreachable
-from llmproxy.upstream.relay import KeepAlive, relay_anthropic_stream
-from llmproxy.wire.sse import anthropic_ping
+from llmproxy.upstream.relay import (
+    EventFramer,
+    KeepAlive,
+    StreamUsage,
+    _complete,
+    relay_anthropic_stream,
+)
+from llmproxy.wire.sse import SSEDecoder, anthropic_ping
 
 INTERVAL = 10.0
 PING = anthropic_ping()
@@ -203,3 +211,55 @@ async def test_keepalive_waits_for_a_ping_in_flight_before_a_write(autojump_cloc
         await keepalive.settle()
         group.cancel_scope.cancel()
     assert log == [("ping start", 10), ("ping end", 13), ("write", 13)]
+
+
+# -- the pass-through framer ------------------------------------------------------------
+
+TRICKY = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a message_delta or error here"}}\n\n'
+
+
+def _by_decoder(chunks: list[bytes]) -> tuple[list[bytes], StreamUsage]:
+    """The reference: the full SSE decoder on every read."""
+    usage = StreamUsage()
+    decoder = SSEDecoder()
+    outs = []
+    for chunk in chunks:
+        decoder.feed(chunk)
+        outs.append(_complete(decoder, usage))
+    decoder.end()
+    outs.append(_complete(decoder, usage))
+    return outs, usage
+
+
+def _by_framer(chunks: list[bytes]) -> tuple[list[bytes], StreamUsage]:
+    usage = StreamUsage()
+    framer = EventFramer(usage)
+    outs = [framer.feed(chunk) for chunk in chunks]
+    outs.append(framer.end())
+    return outs, usage
+
+
+@given(
+    events=st.lists(st.sampled_from([*EVENTS, TRICKY, b": keep-alive\n\n"]), max_size=12),
+    line_end=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8),
+    bom=st.booleans(),
+)
+def test_the_framer_forwards_what_the_decoder_would(
+    events: list[bytes], line_end: bytes, cuts: list[int], bom: bool
+) -> None:
+    """Same bytes per read and same usage as decoding every event, for any split."""
+    body = (b"\xef\xbb\xbf" if bom else b"") + b"".join(events).replace(b"\n", line_end)
+    body += b"event: message_start\ndata: {\"partial"  # a cut-off last event: dropped by both
+    points = sorted({min(cut, len(body)) for cut in cuts} | {0, len(body)})
+    chunks = [body[a:b] for a, b in zip(points, points[1:], strict=False)]
+    assert _by_framer(chunks) == _by_decoder(chunks)
+
+
+def test_the_framer_parses_only_usage_events() -> None:
+    framer = EventFramer(StreamUsage())
+    out = framer.feed(START + DELTA[:30])
+    assert out == START
+    assert framer.usage.input_tokens == 10
+    assert framer.feed(DELTA[30:] + TRICKY + MESSAGE_DELTA + STOP) == DELTA + TRICKY + MESSAGE_DELTA + STOP
+    assert framer.usage.output_tokens == 5 and framer.usage.completed

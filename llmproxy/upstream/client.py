@@ -52,6 +52,7 @@ from urllib.parse import urlencode, urlsplit
 import anyio
 import anyio.abc
 import h11
+import sniffio
 from anyio.streams.tls import TLSStream
 
 from ..errors import UpstreamError
@@ -197,16 +198,23 @@ class Headers(Mapping[str, str]):
 class _Connection:
     """One upstream socket and its h11 state."""
 
-    __slots__ = ("stream", "h11", "origin", "sock", "idle_since")
+    __slots__ = ("stream", "h11", "origin", "sock", "plain", "idle_since")
 
     def __init__(self, stream: anyio.abc.ByteStream, origin: Origin) -> None:
         self.stream = stream
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
         self.origin = origin
         try:
-            self.sock: socket.socket | None = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+            raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
         except anyio.TypedAttributeLookupError:
-            self.sock = None
+            raw = None
+        # asyncio hands out a TransportSocket wrapper, which cannot peek: there a
+        # stale connection is caught by the one retry instead (see Client.stream).
+        self.sock: socket.socket | None = raw if isinstance(raw, socket.socket) else None
+        # Under trio, a plain socket is read directly (see _receive). asyncio's
+        # transports own their sockets, so there the stream does the reading.
+        direct = not isinstance(stream, TLSStream) and sniffio.current_async_library() == "trio"
+        self.plain = self.sock if direct else None
         self.idle_since = 0.0
 
     def looks_alive(self) -> bool:
@@ -318,6 +326,22 @@ class _Body:
 
 
 async def _receive(conn: _Connection, host: str) -> bytes:
+    """The next bytes from the upstream (``b""`` at EOF).
+
+    On a plain socket this waits for readability *first* and then reads once:
+    trio's socket read tries the read first, which on a stream whose next event
+    is not there yet (the usual case) costs a failed syscall per chunk.
+    """
+    sock = conn.plain
+    if sock is not None:
+        while True:
+            try:
+                await anyio.wait_readable(sock)
+                return sock.recv(RECEIVE_SIZE)
+            except BlockingIOError:
+                continue  # woken without data after all
+            except OSError as exc:
+                raise UpstreamUnreachable(f"reading from {host} failed: {_why(exc)}") from None
     try:
         return await conn.stream.receive(RECEIVE_SIZE)
     except anyio.EndOfStream:

@@ -485,3 +485,43 @@ async def test_socks5_with_a_password(scheme: str) -> None:
             response = await client.get(f"http://{host}:{upstream.port}/")
             assert response.status_code == 200
     assert asked == [b"localhost" if scheme == "socks5h" else b"127.0.0.1"]
+
+
+def test_the_client_works_under_asyncio_too() -> None:
+    """Embedded in an asyncio ASGI server, the same client (and its socket waits) must work."""
+    import http.server
+    import threading
+
+    import anyio
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+
+        async def calls() -> list[bytes]:
+            client = Client()
+            url = f"http://127.0.0.1:{server.server_address[1]}/echo"
+            answers = [(await client.post(url, content=b"%d" % n)).content for n in range(3)]
+            assert client.idle_count() == 1
+            await client.aclose()
+            return answers
+
+        assert anyio.run(calls, backend="asyncio") == [b"0", b"1", b"2"]
+    finally:
+        server.shutdown()
+        server.server_close()

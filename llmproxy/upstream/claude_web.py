@@ -45,7 +45,14 @@ from ..claude.web_transcript import Upload
 from ..credentials import Reason, Retired
 from ..errors import UpstreamError
 from .claude_oauth import rejection_or_error
-from .client import CALL_TIMEOUT, Client, ReadResponse, Response
+from .client import (
+    CALL_TIMEOUT,
+    Client,
+    ReadResponse,
+    Response,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
 __all__ = ["ACCOUNT_TTL", "BROWSER_HEADERS", "WebAccounts", "WebCall", "blocked_error"]
 
@@ -122,10 +129,20 @@ class WebCall:
             return blocked_error(response.status_code)
         return rejection_or_error(response, self.clock(), what)
 
+    async def _call(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """One control call over the HTTP/2 client; a transport failure is a 502/504 naming claude.ai's host."""
+        import httpx
+
+        try:
+            return await self.client.request(method, url, timeout=CALL_TIMEOUT, **kw)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout(f"{httpx.URL(url).host} did not answer within {CALL_TIMEOUT:g} s") from None
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            raise UpstreamUnreachable(f"cannot reach {httpx.URL(url).host}: {reason}") from None
+
     async def _get_json(self, path: str, what: str) -> Any:
-        response = await self.client.get(
-            f"{self.base}{path}", headers=self.headers(), timeout=CALL_TIMEOUT
-        )
+        response = await self._call("GET", f"{self.base}{path}", headers=self.headers())
         if response.status_code != 200:
             raise self.failure(response, what)
         try:
@@ -157,14 +174,14 @@ class WebCall:
         if preserve:
             name = "llmproxy " + datetime.fromtimestamp(self.clock(), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         body = {"uuid": conversation, "name": name, "is_temporary": not preserve}
-        response = await self.client.post(
+        response = await self._call(
+            "POST",
             f"{self.base}/api/organizations/{org}/chat_conversations",
             content=dumps(body),
             headers={
                 **self.headers("/new" if preserve else "/new?incognito"),
                 "content-type": "application/json",
             },
-            timeout=CALL_TIMEOUT,
         )
         if response.status_code not in (200, 201):
             raise self.failure(response, "claude.ai conversation")
@@ -173,20 +190,20 @@ class WebCall:
     async def set_thinking(self, org: str, conversation: str, *, extended: bool) -> None:
         """Switch extended thinking on or off for the conversation; failures only cost thinking."""
         body = {"settings": {"paprika_mode": "extended" if extended else None}}
-        await self.client.put(
+        await self._call(
+            "PUT",
             f"{self.base}/api/organizations/{org}/chat_conversations/{conversation}",
             content=dumps(body),
             headers={**self.headers(f"/chat/{conversation}"), "content-type": "application/json"},
-            timeout=CALL_TIMEOUT,
         )
 
     async def upload(self, org: str, conversation: str, item: Upload) -> str:
         """Upload one file; its ``file_uuid`` goes into the completion's ``files``."""
-        response = await self.client.post(
+        response = await self._call(
+            "POST",
             f"{self.base}/api/{org}/upload",
             files={"file": (item.filename, item.data, item.media_type)},
             headers=self.headers(f"/chat/{conversation}"),
-            timeout=CALL_TIMEOUT,
         )
         if response.status_code != 200:
             raise self.failure(response, f"claude.ai upload of {item.filename}")

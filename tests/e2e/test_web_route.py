@@ -383,3 +383,24 @@ async def test_enable_web_count_tokens_counts_input_exactly(tmp_path: Path) -> N
             message = await in_thread(lambda: client.messages.create(**args()))
     assert message.usage.input_tokens == 4321
     assert web.account(A).calls["completion"] == 1
+
+
+async def test_an_unreachable_claude_ai_is_a_502_that_blames_no_cookie(tmp_path: Path) -> None:
+    with trio.socket.socket() as probe:  # a loopback port nobody listens on
+        await probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = Settings(
+        password=API,
+        admin_password=ADMIN,
+        rproxy=f"http://127.0.0.1:{port}",
+        cookie_array=({"cookie": A},),
+    )
+    app = build_app(config, ConfigStore(tmp_path / "clewdr.toml"), clock=ManualClock(NOW))
+    async with serve(app) as base:
+        client = anthropic.Anthropic(base_url=base, api_key=API, max_retries=0)
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await in_thread(lambda: client.messages.create(**args()))
+        assert caught.value.status_code == 502
+        assert "cannot reach 127.0.0.1" in caught.value.message
+        info = app.proxy.cookies.get(A)
+        assert info is not None and info.state is State.VALID

@@ -45,7 +45,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -378,7 +378,7 @@ class Client:
         proxy: str | None = None,
         *,
         context: ssl.SSLContext | None = None,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._proxy = ProxyURL.parse(proxy) if proxy else None
         self._context = context

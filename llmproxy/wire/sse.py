@@ -214,7 +214,7 @@ class SSEDecoder:
     Feed it bytes as they arrive and take items out::
 
         decoder = SSEDecoder()
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_raw():
             decoder.feed(chunk)
             for item in decoder.events():
                 ...

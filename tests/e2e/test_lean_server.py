@@ -390,6 +390,33 @@ async def test_content_length_or_chunked_and_the_date_header(autojump_clock: Any
         assert header(dated, b"date") == b"Thu, 01 Jan 1970 00:00:00 GMT"
 
 
+async def test_a_streamed_body_is_framed_for_the_client_it_goes_to(autojump_clock: Any) -> None:
+    """Chunks for HTTP/1.1, raw bytes to EOF for HTTP/1.0, as sized when the app gives a length."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        headers = [(b"content-length", b"6")] if scope["path"] == "/sized" else []
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for part in (b"a", b"bb", b""):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"ccc"})
+
+    async def raw(request: bytes) -> bytes:
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            await stream.send_all(request)
+            data = await read_to_eof(stream)
+        return data.partition(b"\r\n\r\n")[2]
+
+    async with running(app) as server:
+        chunked = b"GET / HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        assert await raw(chunked) == b"1\r\na\r\n2\r\nbb\r\n3\r\nccc\r\n0\r\n\r\n"
+        assert await raw(b"GET / HTTP/1.0\r\n\r\n") == b"abbccc"
+        sized = b"GET /sized HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        assert await raw(sized) == b"abbccc"
+
+
 async def test_stream_chunks_are_written_as_they_are_sent(autojump_clock: Any) -> None:
     release = trio.Event()
 

@@ -124,6 +124,19 @@ def recording(server_ref: list[Server], peer_handler: Callable[[Peer, Server], A
     return handler
 
 
+async def raw_requests(peer: Peer) -> AsyncIterator[bytes]:
+    """Request heads (of bodiless requests), for servers that answer in raw bytes."""
+    buffered = b""
+    while True:
+        while b"\r\n\r\n" not in buffered:
+            data = await peer.stream.receive_some(65536)
+            if not data:
+                return
+            buffered += data
+        head, _, buffered = buffered.partition(b"\r\n\r\n")
+        yield head
+
+
 async def answer_all(peer: Peer) -> None:
     while (got := await peer.request()) is not None:
         # Real servers (nginx among them) send names in title case.
@@ -268,6 +281,78 @@ async def test_every_body_framing_is_read_whole(framing: str) -> None:
         await response.aclose()
     assert b"".join(received) == b"one,two,three"
     assert client.idle_count() == (0 if framing == "close" else 1)
+
+
+async def test_chunk_extensions_and_trailers_are_skipped_and_the_connection_is_reused() -> None:
+    async def answer(peer: Peer) -> None:
+        async for _ in raw_requests(peer):
+            head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            await peer.stream.send_all(head + b"4;name=x\r\nabcd\r\n")
+            await trio.testing.wait_all_tasks_blocked()
+            await peer.stream.send_all(b"2\r\nef\r\n0\r\nx-checksum: 1\r\n\r\n")
+
+    async with serving(answer) as server:
+        client = Client()
+        for _ in range(2):
+            response = await client.stream("GET", f"{server.base}/")
+            received = [chunk async for chunk in response.aiter_raw()]
+            await response.aclose()
+            assert received == [b"abcd", b"ef"]
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "answer_bytes",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok", id="close"),
+        pytest.param(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", id="http/1.0"),
+        pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200", id="bytes after"),
+    ],
+)
+async def test_a_connection_the_answer_rules_out_is_not_pooled(answer_bytes: bytes) -> None:
+    async def answer(peer: Peer) -> None:
+        async for _ in raw_requests(peer):
+            await peer.stream.send_all(answer_bytes)
+
+    async with serving(answer) as server:
+        client = Client()
+        for _ in range(2):
+            response = await client.get(f"{server.base}/")
+            assert response.content == b"ok"
+            assert client.idle_count() == 0
+        assert server.connections == 2
+
+
+async def test_an_answer_without_a_body_ends_at_its_head() -> None:
+    async def answer(peer: Peer) -> None:
+        async for head in raw_requests(peer):
+            if head.startswith(b"HEAD "):
+                await peer.stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 40\r\n\r\n")
+            else:
+                await peer.stream.send_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    async with serving(answer) as server:
+        client = Client()
+        head = await client.request("HEAD", f"{server.base}/")
+        assert head.status_code == 200 and head.content == b""
+        empty = await client.get(f"{server.base}/")
+        assert empty.status_code == 204 and empty.content == b""
+        assert server.connections == 1
+
+
+async def test_a_malformed_chunk_is_a_502_naming_the_host() -> None:
+    async def answer(peer: Peer) -> None:
+        await peer.request()
+        await peer.stream.send_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0x5\r\nhello\r\n")
+
+    async with serving(answer) as server:
+        client = Client()
+        response = await client.stream("GET", f"{server.base}/")
+        with pytest.raises(UpstreamUnreachable, match="127.0.0.1 sent a malformed body") as caught:
+            await response.aread()
+        await response.aclose()
+        assert caught.value.status == 502
+        assert client.idle_count() == 0
 
 
 async def test_a_body_cut_short_is_an_upstream_error() -> None:

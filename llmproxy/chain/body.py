@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
-
 from .. import DEFAULT_BODY_LIMIT as DEFAULT_BODY_LIMIT
+from ..tasks import task_group
 
 if TYPE_CHECKING:
     from ..asgi.request import Request
@@ -42,7 +41,7 @@ async def parse_json(request: Request, call_next: Handler) -> None:
 async def watch_disconnect(request: Request, call_next: Handler) -> None:
     """Run the rest of the chain, cancelling it if the client disconnects."""
     error: BaseException | None = None
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
 
         async def watch() -> None:
             while True:

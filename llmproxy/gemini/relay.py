@@ -29,6 +29,7 @@ import anyio.abc
 from ..asgi.families import Family, error_body, error_event
 from ..asgi.request import Request
 from ..errors import ProxyError, UpstreamError
+from ..tasks import task_group
 from ..upstream.client import Response, UpstreamUnreachable
 from ..wire.sse import SSEDecoder
 from .rotation import EmptyAnswer, Reply, Transient
@@ -86,7 +87,7 @@ async def with_keepalive(
                     await request.start(200, [(b"content-type", b"application/json")])
                 await request.send_event(b"\n")
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         group.start_soon(tick)
         try:
             result = await work()
@@ -173,7 +174,7 @@ async def relay_sse(
             await send.send(None)
 
     outcome: BaseException | None = None
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         group.start_soon(pump)
         try:
             async with receive:

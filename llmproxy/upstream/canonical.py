@@ -36,6 +36,7 @@ import anyio
 from ..asgi.families import Family, dumps, error_event
 from ..asgi.request import Request
 from ..errors import ProxyError, UpstreamError
+from ..tasks import task_group
 from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
 from ..wire.accumulate import MessageAccumulator
@@ -397,7 +398,7 @@ async def relay_events(
     failure: Exception | None = None
     token = _BOUNDARY.set(relay.boundary)
     try:
-        async with anyio.create_task_group() as group:
+        async with task_group() as group:
             group.start_soon(relay.keepalive.run, group.cancel_scope)
             try:
                 await relay.consume(events)

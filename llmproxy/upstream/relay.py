@@ -33,6 +33,7 @@ import anyio
 from ..asgi.families import Family, error_event
 from ..asgi.request import Request
 from ..errors import UpstreamError
+from ..tasks import Cancellable, task_group
 from ..wire.sse import NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping
 from .client import Response, UpstreamUnreachable
 
@@ -83,7 +84,7 @@ class KeepAlive:
             self._writing = False
             self._last = anyio.current_time()
 
-    async def run(self, scope: anyio.CancelScope) -> None:
+    async def run(self, scope: Cancellable) -> None:
         """Ping during silence, until cancelled (see :meth:`settle`).
 
         Args:
@@ -263,7 +264,7 @@ async def relay_anthropic_stream(
     framer = EventFramer(usage)
     broke = False
     failure: Exception | None = None
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         group.start_soon(keepalive.run, group.cancel_scope)
         try:
             async for chunk in response.aiter_raw():

@@ -29,9 +29,14 @@ class Family(enum.Enum):
     ADMIN = "admin"
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""One encoder for every call: ``json.dumps`` with options builds a new one each
+time, which costs as much as encoding a small streamed chunk."""
+
+
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the one encoding used for every body and event we write."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODE(obj).encode()
 
 
 # kind -> Anthropic error.type (protocols.md §1.9)

@@ -15,8 +15,8 @@ part of httpx's the adapters use (``status_code``, ``headers``, ``aiter_raw``,
 
 h11 writes each request and parses each answer's status line and headers; the
 body is read past h11 by :mod:`.framing` (chunked, sized or to EOF), which is
-several times cheaper per relayed chunk, and a connection goes back to the pool
-with a fresh h11 state.
+several times cheaper per relayed chunk; each exchange gets a fresh h11 state,
+dropped once the head is parsed.
 
 What it keeps right:
 
@@ -202,13 +202,12 @@ class Headers(Mapping[str, str]):
 
 
 class _Connection:
-    """One upstream socket and its h11 state."""
+    """One upstream socket (each exchange on it gets a fresh h11 state)."""
 
-    __slots__ = ("stream", "h11", "origin", "sock", "plain", "wait_readable", "idle_since")
+    __slots__ = ("stream", "origin", "sock", "plain", "wait_readable", "idle_since")
 
     def __init__(self, stream: anyio.abc.ByteStream, origin: Origin) -> None:
         self.stream = stream
-        self.h11 = _new_machine()
         self.origin = origin
         try:
             raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
@@ -263,6 +262,7 @@ class Response:
         method: str,
         headers: Headers,
         keep_alive: bool,
+        early: bytes,
     ) -> None:
         self.status_code = head.status_code
         self.reason = head.reason.decode("latin-1")
@@ -275,7 +275,7 @@ class Response:
         self._keep_alive = keep_alive and head.http_version == b"1.1"
         # Body bytes that came in the same read as the head; after a body that
         # is already complete they can only be junk that rules the connection out.
-        self._early, _ = conn.h11.trailing_data
+        self._early = early
         if self._early and self._reader.done:
             self._keep_alive = False
 
@@ -510,7 +510,9 @@ class Client:
     async def _exchange(
         self, conn: _Connection, head: h11.Request, content: bytes, retry_if_stale: bool
     ) -> Response:
-        machine = conn.h11
+        # h11 only writes the request and parses the answer's head; it is not
+        # kept, so an open stream does not hold its buffers and state.
+        machine = _new_machine()
         host = conn.origin.host
         out = machine.send(head)
         if content:
@@ -549,7 +551,10 @@ class Client:
             if isinstance(event, h11.Response):
                 raw = list(event.headers)
                 keep_alive = machine.our_state is _DONE and not _says_close(raw)
-                return Response(self, conn, event, head.method.decode(), Headers(raw), keep_alive)
+                early, _ = machine.trailing_data
+                return Response(
+                    self, conn, event, head.method.decode(), Headers(raw), keep_alive, early
+                )
             if isinstance(event, h11.InformationalResponse):
                 continue
             raise UpstreamUnreachable(f"{host} closed the connection without answering")
@@ -578,7 +583,6 @@ class Client:
         if not reusable or self._closed:
             await _close(conn)
             return
-        conn.h11 = _new_machine()  # h11 saw only the head; the body was read past it
         idle = self._idle.setdefault(conn.origin, [])
         if len(idle) >= MAX_IDLE_PER_ORIGIN:
             await _close(idle.pop(0))

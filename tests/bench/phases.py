@@ -9,6 +9,7 @@ short for any request to finish). What each one measures, and how, is told in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -413,6 +414,52 @@ def matrix(bench: Bench, routes: list[Route]) -> None:
     bench.result["concurrencies"] = list(CONCURRENCIES)
     bench.result["derived"] = derive(runs)
     bench.result["memory"]["after_matrix_kib"] = procstat.memory(bench.main_proxy.pid).rss_kib
+
+
+ROUND_RUNS: tuple[tuple[Workload, int], ...] = (
+    (Workload.JSON, 16),
+    (Workload.JSON, 64),
+    (Workload.SSE, 16),
+    (Workload.SSE, 64),
+    (Workload.PACED, 16),
+)
+"""The proxied runs that the targets compare with each other, repeated in rounds."""
+
+
+def repeat_rounds(bench: Bench, routes: list[Route]) -> None:
+    """More rounds of the runs the targets compare; the targets use their medians.
+
+    On this shared machine the CPU's own speed drifts by 10-30 % within minutes, and
+    the per-chunk figure (paced minus JSON) and the c=64 ÷ c=16 ratios are each
+    taken from two runs, so a single round can land anywhere in a wide band. The
+    rounds interleave routes and concurrencies, so a slow spell hits both sides of
+    a comparison rather than one.
+    """
+    plan = bench.plan
+    collected: dict[tuple[str, str, int], list[Run]] = {}
+    for run in bench.result.get("runs", []):
+        if run["route"] != DIRECT.name:
+            key = (run["route"], run["workload"], run["connections"])
+            collected.setdefault(key, []).append(Run(**run))
+    for number in range(2, plan.chunk_rounds + 1):
+        for route in routes:
+            for workload, connections in ROUND_RUNS:
+                run = _timed_run(bench, route, workload, connections, plan.round_seconds)
+                collected.setdefault((route.name, workload.value, connections), []).append(run)
+        bench.say(f"round {number} of {plan.chunk_rounds} done")
+    medians: list[Run] = []
+    spread: dict[str, dict[str, list[float | None]]] = {}
+    for (route_name, workload_name, connections), runs in collected.items():
+        middle = sorted(runs, key=lambda r: r.cpu_us_per_req or 0.0)[len(runs) // 2]
+        rps = statistics.median(r.rps for r in runs)
+        medians.append(dataclasses.replace(middle, rps=round(rps, 1)))
+        spread[f"{route_name} {workload_name} c={connections}"] = {
+            "rps": [r.rps for r in runs],
+            "cpu_us_per_req": [r.cpu_us_per_req for r in runs],
+        }
+    bench.result["median_runs"] = [asdict(r) for r in medians]
+    bench.result["rounds"] = {"count": plan.chunk_rounds, "runs": spread}
+    bench.result["derived"] = derive(medians)
 
 
 def derive(runs: list[Run]) -> dict[str, Any]:

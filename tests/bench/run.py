@@ -44,28 +44,32 @@ What it does
    divided by the requests its access log shows finished in that window. The window
    leaves out the ramp at the start and the requests wrk drops at the end, which at
    c=64 with slow answers would otherwise skew the figure by tens of percent.
-7. CPU per relayed SSE chunk, from the c=16 runs: ``(CPU/req paced − CPU/req JSON) /
-   51`` is the all-in cost of an event that arrives on its own, relative to a JSON
+7. Rounds: in a full run, the proxied runs that the targets compare (JSON and
+   whole SSE at c=16 and c=64, paced at c=16) are repeated twice more, routes and
+   concurrencies interleaved; the targets use the median of the three rounds,
+   since one run's CPU per request moves by 10-30 % on a shared machine.
+8. CPU per relayed SSE chunk, from the c=16 medians:
+   ``(CPU/req paced − CPU/req JSON) / 51`` is the all-in cost of an event that arrives on its own, relative to a JSON
    answer (reading it, decoding it, usage accounting, sending it); the targets use
    it. ``(CPU/req paced − CPU/req whole SSE) / 50`` is stack.md's formula and is
    reported too, but it only counts what a *separate arrival* adds: this proxy
    already relays a whole-body stream event by event, so most of the per-event cost
    is in both terms and cancels (it can even come out negative on a noisy machine).
    For stack.md's naive proxy, which relayed raw reads, the two formulas agreed.
-8. First byte: one paced stream at a time on a kept-alive connection, directly and
+9. First byte: one paced stream at a time on a kept-alive connection, directly and
    through the proxy; the difference of the medians is the time the proxy adds before
    the first event reaches the client (and before the last one).
-9. Leak check: rounds of JSON and whole-SSE load at c=16 until at least 100,000
+10. Leak check: rounds of JSON and whole-SSE load at c=16 until at least 100,000
    requests went through the proxy in the whole run (at least three rounds, within the
    time budget); the RSS after each round must not grow after the first. It runs
    before the streams, whose memory peak would otherwise hide a slow leak in the
    memory the allocator keeps.
-10. 1,000 concurrent slow streams through the same process, each on its own
+11. 1,000 concurrent slow streams through the same process, each on its own
     connection, each checked to its last event. Each stream sends three events,
     pauses 12 s (so that all of them are open at once; the driver records the most
     that were), then sends the other 48 events 20 ms apart. The proxy's RSS is sampled
     every 50 ms meanwhile; the final RSS is taken after them.
-11. Prints one table with ratios against the direct upstream, the derived figures and
+12. Prints one table with ratios against the direct upstream, the derived figures and
     the targets of issue 8, and writes everything as JSON to
     ``tests/bench/results/<timestamp>.json`` and ``latest.json``.
 
@@ -124,6 +128,7 @@ from tests.bench.phases import (
     measure_startup,
     prepare,
     profile,
+    repeat_rounds,
     start_proxy,
     verify,
 )
@@ -192,6 +197,7 @@ def measure(bench: Bench, pyz: Path) -> None:
     phases: list[tuple[str, Callable[[], None]]] = [
         ("first byte", lambda: measure_first_byte(bench, routes)),
         ("throughput matrix", lambda: matrix(bench, routes)),
+        ("repeated rounds", lambda: repeat_rounds(bench, routes)),
         ("leak rounds", lambda: leak_rounds(bench)),
         ("concurrent streams", lambda: concurrent_streams(bench)),
         ("stopping the proxy", lambda: finish(bench)),

@@ -53,6 +53,10 @@ class Plan:
     first_byte_samples: int
     streams: int
     streams_timeout: float
+    chunk_rounds: int
+    """Rounds of the runs the targets compare (the matrix's is the first); the
+    targets use their medians."""
+    round_seconds: int
     leak_round_seconds: int
     leak_min_rounds: int
     leak_request_target: int
@@ -71,6 +75,8 @@ class Plan:
             first_byte_samples=20,
             streams=1000,
             streams_timeout=90.0,
+            chunk_rounds=3,
+            round_seconds=4,
             leak_round_seconds=10,
             leak_min_rounds=3,
             leak_request_target=LEAK_REQUEST_TARGET,
@@ -89,6 +95,8 @@ class Plan:
             first_byte_samples=5,
             streams=100,
             streams_timeout=60.0,
+            chunk_rounds=1,
+            round_seconds=2,
             leak_round_seconds=2,
             leak_min_rounds=2,
             leak_request_target=0,

@@ -156,6 +156,34 @@ async def test_keep_alive_reuses_one_connection() -> None:
         await client.aclose()
 
 
+async def test_the_pool_keeps_as_many_connections_as_were_busy_at_once() -> None:
+    """64 concurrent calls leave 64 reusable connections: none is closed for lack of room."""
+    release = trio.Event()
+    waiting = 0
+
+    async def slow_answers(peer: Peer) -> None:
+        nonlocal waiting
+        while await peer.request() is not None:
+            waiting += 1
+            await release.wait()
+            await peer.answer()
+
+    async with serving(slow_answers) as server:
+        client = Client()
+        async with trio.open_nursery() as nursery:
+            for _ in range(64):
+                nursery.start_soon(client.get, f"{server.base}/")
+            while waiting < 64:
+                await trio.testing.wait_all_tasks_blocked()
+            release.set()
+        assert client.idle_count() == 64
+        async with trio.open_nursery() as nursery:
+            for _ in range(64):
+                nursery.start_soon(client.get, f"{server.base}/")
+        assert server.connections == 64
+        await client.aclose()
+
+
 async def test_the_request_goes_out_as_given() -> None:
     seen: list[tuple[h11.Request, bytes]] = []
 

@@ -104,6 +104,16 @@ class _ReadBoundary:
         self.response: Response | None = None
         self.ended = False
 
+    def release(self) -> None:
+        """Drop the relay and the response: the relay holds this boundary, so keeping
+        them would make a reference cycle that only the garbage collector frees."""
+        self.before_read = _no_read
+        self.response = None
+
+
+async def _no_read() -> None:
+    return None
+
 
 _BOUNDARY: ContextVar[_ReadBoundary | None] = ContextVar("llmproxy_read_boundary", default=None)
 
@@ -418,6 +428,7 @@ async def relay_events(
     finally:
         _BOUNDARY.reset(token)
         await _close(events)
+        relay.boundary.release()
     if failure is not None:
         if not isinstance(failure, UpstreamUnreachable):
             raise failure

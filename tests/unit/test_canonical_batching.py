@@ -9,6 +9,8 @@ trio's autojump clock.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -187,3 +189,22 @@ async def test_an_iterator_that_stops_early_hangs_up_at_once(autojump_clock: tri
     assert await relay_events(cut(), AnthropicStream(make_request(client)), ping_interval=INTERVAL)
     assert trio.current_time() - start == 0
     assert client.__dict__["closed_at_end"] is True
+
+
+async def test_a_finished_relay_is_freed_without_the_garbage_collector(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A reference cycle would keep every finished stream, and its upstream response, in
+    memory until a collector pass: under load that is thousands of objects a second."""
+    client = Client()
+    response = upstream(b"".join(map(sse, answer("hi"))))
+    gone = weakref.ref(response)
+    sink = ChatStream(make_request(client, Family.OPENAI), ChatChunks(model="m", created=1, include_usage=False))
+    gc.collect()
+    gc.disable()
+    try:
+        assert await relay_events(events_of(response), sink, ping_interval=INTERVAL)
+        del response, sink
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -61,7 +61,7 @@ import sniffio
 from anyio.streams.tls import TLSStream
 
 from ..errors import UpstreamError
-from .framing import FramingError, body_reader
+from .framing import FramingError, UntilClose, body_reader
 from .tls import ssl_context
 from .tunnel import ProxyURL, open_connect_tunnel, open_socks5
 
@@ -276,8 +276,11 @@ class Response:
         self._conn: _Connection | None = conn
         self._content: bytes | None = None
         self._host = conn.origin.host
-        self._reader = body_reader(method, head.status_code, headers.raw)
-        self._keep_alive = keep_alive and head.http_version == b"1.1"
+        self._reader = reader = body_reader(method, head.status_code, headers.raw)
+        # A body without framing ends only when the server closes the connection.
+        self._keep_alive = (
+            keep_alive and head.http_version == b"1.1" and not isinstance(reader, UntilClose)
+        )
         # Body bytes that came in the same read as the head; after a body that
         # is already complete they can only be junk that rules the connection out.
         self._early = early

@@ -335,12 +335,15 @@ async def test_chunk_extensions_and_trailers_are_skipped_and_the_connection_is_r
         pytest.param(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok", id="close"),
         pytest.param(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", id="http/1.0"),
         pytest.param(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200", id="bytes after"),
+        pytest.param(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nok", id="unframed"),
     ],
 )
 async def test_a_connection_the_answer_rules_out_is_not_pooled(answer_bytes: bytes) -> None:
     async def answer(peer: Peer) -> None:
         async for _ in raw_requests(peer):
             await peer.stream.send_all(answer_bytes)
+            if b"content-length" not in answer_bytes:
+                return  # the body ends where the connection does
 
     async with serving(answer) as server:
         client = Client()

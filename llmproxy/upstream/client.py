@@ -30,6 +30,8 @@ What it keeps right:
   connection is sent once more on a fresh one.
 - **Hanging up.** Closing a response before its end closes the socket: that is
   how a stop sequence or a client disconnect stops the upstream generating.
+- **Connecting.** Every address of the name, raced when there are several
+  (see :mod:`.dial`).
 - **Timeouts.** Connecting (TCP, proxy, TLS) has :data:`CONNECT_TIMEOUT`;
   writing the request has :data:`WRITE_TIMEOUT`. A stream has no read timeout,
   because a model may think for minutes between events (the relay pings the
@@ -61,6 +63,7 @@ import sniffio
 from anyio.streams.tls import TLSStream
 
 from ..errors import UpstreamError
+from .dial import connect_tcp
 from .framing import FramingError, UntilClose, body_reader
 from .tls import ssl_context
 from .tunnel import ProxyURL, open_connect_tunnel, open_socks5
@@ -386,6 +389,10 @@ async def _receive(conn: _Connection, host: str) -> bytes:
         raise UpstreamUnreachable(f"reading from {host} failed: {_why(exc)}") from None
 
 
+async def _open_tcp(host: str, port: int) -> anyio.abc.SocketStream:
+    return await anyio.abc.SocketStream.from_socket(await connect_tcp(host, port))
+
+
 def _why(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     if isinstance(exc, anyio.BrokenResourceError) and cause is not None:
@@ -603,15 +610,15 @@ class Client:
         try:
             with anyio.fail_after(CONNECT_TIMEOUT):
                 if proxy is None:
-                    stream: anyio.abc.ByteStream = await anyio.connect_tcp(origin.host, origin.port)
+                    stream: anyio.abc.ByteStream = await _open_tcp(origin.host, origin.port)
                 elif proxy.is_http:
-                    stream = await anyio.connect_tcp(proxy.host, proxy.port)
+                    stream = await _open_tcp(proxy.host, proxy.port)
                     if proxy.scheme == "https":
                         stream = await _tls(stream, proxy.host, self._tls_context())
                     if origin.scheme == "https":
                         await open_connect_tunnel(stream, proxy, origin.host, origin.port)
                 else:
-                    stream = await anyio.connect_tcp(proxy.host, proxy.port)
+                    stream = await _open_tcp(proxy.host, proxy.port)
                     await open_socks5(stream, proxy, origin.host, origin.port)
                 if origin.scheme == "https":
                     where = f"{origin.host}:{origin.port} (TLS)"

@@ -235,6 +235,20 @@ class Request:
         self.streaming = True
         await self.start(200, raw)
 
+    def server_pings(self, interval: float, ping: bytes) -> bool:
+        """Have the server write ``ping`` into the stream after ``interval`` quiet seconds.
+
+        Only llmproxy's own server offers this (the ``llmproxy.keepalive``
+        extension); it saves a task per stream. Returns False elsewhere: the
+        caller then pings by itself (:class:`~llmproxy.upstream.relay.KeepAlive`).
+        """
+        extensions = self.scope.get("extensions")
+        keepalive = extensions.get("llmproxy.keepalive") if extensions else None
+        if keepalive is None:
+            return False
+        keepalive["start"](interval, ping)
+        return True
+
     async def send_event(self, data: bytes) -> None:
         """Send one already-encoded event (or several) and flush it to the client."""
         await self._send({"type": "http.response.body", "body": data, "more_body": True})

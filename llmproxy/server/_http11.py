@@ -41,6 +41,10 @@ finished). Bytes read meanwhile belong to a pipelined next request: they go into
 h11's buffer (h11 answers ``PAUSED`` until the next cycle) and the read stops,
 so a pipelining client cannot make us buffer without bound.
 
+Apps that know the built-in server need not keep a task in ``receive()`` for
+this: the ``llmproxy.hangup`` extension calls them back when the client hangs up
+(see ``_hangups``), which is what llmproxy's chain uses here.
+
 ``send()`` after the client has gone **drops the message silently** and raises
 nothing, like hypercorn and uvicorn (ASGI spec 2.3 and earlier). An exception
 there would surface in the app's error path mid-stream and be logged as a bug;
@@ -49,6 +53,18 @@ send is still a trio checkpoint, so a loop of sends cannot starve other tasks.
 
 A ``send()`` that the kernel takes at once does not yield to the scheduler
 (except every ``YIELD_EVERY``-th), but is still a cancellation point.
+
+Keep-alive pings
+----------------
+``scope["extensions"]["llmproxy.keepalive"]["start"](interval, ping)`` asks the
+server to write ``ping`` (an SSE comment or event, as body bytes) whenever the
+response has been quiet for ``interval`` seconds, until it completes. The sweep
+does it, so a stream needs no pinging task of its own: it looks at the write
+count of each pinging connection, and wakes early for short intervals. A ping is
+never written while the app's own write is under way (so it always lands between
+two of the app's messages), and never waits: a client that is not reading gets
+none, and the part of a ping the kernel did not take goes out before the app's
+next bytes. A ping may also carry out a head that was being held back.
 
 Errors
 ------
@@ -77,6 +93,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -84,6 +101,7 @@ import h11
 import trio
 
 from ._errors import UnexpectedMessage
+from ._hangups import Hangups
 from ._responses import REASONS, current_date, error_response
 from ._scope import http_scope
 from ._sockets import close, recv, send_all, shutdown_write
@@ -156,6 +174,8 @@ class ServerContext:
         closing: Shutdown has begun: finish the current response, then close.
         connections: The open connections, so shutdown can close the idle ones and
             the sweep the timed-out ones.
+        hangups: Where connections have their client watched for the app (the
+            ``llmproxy.hangup`` extension); ``None`` without epoll.
     """
 
     app: ASGIApp
@@ -163,6 +183,9 @@ class ServerContext:
     state: dict[str, Any] | None = None
     closing: bool = False
     connections: set[HTTP11Connection] = field(default_factory=set)
+    hangups: Hangups | None = None
+    next_sweep: float = math.inf
+    sweep_scope: trio.CancelScope | None = None
 
     def close_idle(self) -> None:
         """Start the shutdown: close the idle connections, mark the busy ones."""
@@ -170,11 +193,21 @@ class ServerContext:
         for connection in self.connections:
             connection.close_if_idle()
 
-    def close_expired(self) -> None:
-        """Close the connections whose idle or head timeout has passed."""
-        now = trio.current_time()
+    def sweep(self, now: float) -> float:
+        """Close timed-out connections and ping quiet streams; returns when to sweep next."""
+        wake = now + REAP_INTERVAL
         for connection in self.connections:
             connection.close_if_expired(now)
+            if connection.pinging:
+                wake = min(wake, connection.ping_if_quiet(now))
+        return wake
+
+    def sweep_by(self, when: float) -> None:
+        """Make the next sweep happen no later than ``when``."""
+        if when < self.next_sweep:
+            self.next_sweep = when
+            if self.sweep_scope is not None:
+                self.sweep_scope.deadline = when
 
 
 class HTTP11Connection:
@@ -199,6 +232,16 @@ class HTTP11Connection:
         "_broken",
         "_wait_scope",
         "_writes",
+        "_extensions",
+        "_on_hangup",
+        "_watched",
+        "_writing",
+        "_unsent",
+        "pinging",
+        "_ping",
+        "_ping_every",
+        "_ping_writes",
+        "_quiet_since",
     )
 
     def __init__(self, sock: socket.socket, client: Any, ctx: ServerContext) -> None:
@@ -223,6 +266,21 @@ class HTTP11Connection:
         self._broken = False
         self._wait_scope: trio.CancelScope | None = None
         self._writes = 0
+        self._extensions: dict[str, Any] = {"llmproxy.keepalive": {"start": self._start_pings}}
+        if ctx.hangups is not None:
+            self._extensions["llmproxy.hangup"] = {"watch": self._watch_hangup}
+        self._on_hangup: Callable[[], None] | None = None
+        """The app's hang-up callback while the client is watched for it."""
+        self._watched = False
+        self._writing = False
+        """A write is under way (a ping must wait)."""
+        self._unsent = b""
+        """What a ping could not write at once; goes out before anything else."""
+        self.pinging = False
+        self._ping = b""
+        self._ping_every = math.inf
+        self._ping_writes = 0
+        self._quiet_since = 0.0
 
     def close_if_idle(self) -> None:
         """Close the connection if it is waiting for a next request (for shutdown)."""
@@ -327,6 +385,7 @@ class HTTP11Connection:
         self._wait_scope = None
         ctx = self._ctx
         scope = http_scope(request, self._client, self._server, ctx.state)
+        scope["extensions"] = self._extensions
         try:
             await ctx.app(scope, self._receive, self._send)
         except Exception:
@@ -336,6 +395,12 @@ class HTTP11Connection:
         finally:
             if self._wait_scope is not None:
                 self._wait_scope.cancel()
+            self.pinging = False
+            self._on_hangup = None
+            if self._watched:
+                self._watched = False
+                assert ctx.hangups is not None
+                ctx.hangups.forget(self._sock)
         if self._response != _DONE:
             if not (self._disconnected or self._broken):
                 log.error(
@@ -459,6 +524,87 @@ class HTTP11Connection:
             self._disconnected = True  # EOF or reset
         return _disconnect()
 
+    # -- the llmproxy.hangup extension ---------------------------------------------
+
+    def _watch_hangup(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` if the client hangs up before this cycle ends (once)."""
+        assert self._ctx.hangups is not None
+        self._on_hangup = callback
+        self._watched = True
+        self._ctx.hangups.watch(self._sock, self._hung_up)
+
+    def _hung_up(self) -> None:
+        self._disconnected = True
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+        callback, self._on_hangup = self._on_hangup, None
+        if callback is not None:
+            callback()
+
+    # -- the llmproxy.keepalive extension ------------------------------------------
+
+    def _start_pings(self, interval: float, ping: bytes) -> None:
+        """Write ``ping`` as body whenever ``interval`` seconds pass without a write.
+
+        Until the response completes. The app sends whole events, so a ping
+        always lands between two of them.
+        """
+        if self._head_only or self._response == _DONE:
+            return
+        self.pinging = True
+        self._ping = ping
+        self._ping_every = interval
+        self._ping_writes = self._writes
+        self._quiet_since = trio.current_time()
+        self._ctx.sweep_by(self._quiet_since + interval)
+
+    def ping_if_quiet(self, now: float) -> float:
+        """Ping if the response has been quiet long enough; returns when to look again.
+
+        Called by the server's sweep, never while this connection's own task is
+        inside a write. Quiet time is counted from the first sweep that saw no
+        new write, so a ping comes up to one sweep late, never early.
+        """
+        if self._response == _DONE or self._broken:
+            self.pinging = False
+            return math.inf
+        if self._writing or self._writes != self._ping_writes:
+            self._ping_writes = self._writes
+            self._quiet_since = now
+        elif now >= self._quiet_since + self._ping_every:
+            self._write_ping()
+            self._quiet_since = now
+        return self._quiet_since + self._ping_every
+
+    def _write_ping(self) -> None:
+        """One ping, without waiting: a client that reads nothing gets none."""
+        data = self._unsent
+        if not data:
+            conn = self._conn
+            try:
+                if self._response == _STARTED:  # the head was held back: it goes first
+                    head = self._head
+                    assert head is not None
+                    self._head = None
+                    self._response = _STREAMING
+                    data = conn.send(head)
+                    self._chunked = _CHUNKED in data
+                ping = self._ping
+                data += b"%x\r\n%s\r\n" % (len(ping), ping) if self._chunked else conn.send(h11.Data(data=ping))
+            except h11.LocalProtocolError:  # a sized body has no room for pings
+                self.pinging = False
+                if not data:
+                    return
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._gone()
+            self._hung_up()
+            return
+        self._unsent = data[sent:]
+
     # -- the app's send() -----------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
@@ -530,6 +676,10 @@ class HTTP11Connection:
             await trio.lowlevel.checkpoint()
             return
         self._writes += 1
+        if self._unsent:
+            data = self._unsent + data
+            self._unsent = b""
+        self._writing = True
         try:
             if self._writes % YIELD_EVERY == 0:
                 await trio.lowlevel.checkpoint()
@@ -541,6 +691,8 @@ class HTTP11Connection:
             # out, so nothing more may be written on this connection.
             self._gone()
             raise
+        finally:
+            self._writing = False
         if not sent:
             self._gone()
 

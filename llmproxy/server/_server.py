@@ -28,6 +28,7 @@ from typing import Any, Final
 import trio
 
 from ._errors import LifespanFailure
+from ._hangups import open_hangups
 from ._http11 import REAP_INTERVAL, HTTP11Connection, ServerContext
 from ._lifespan import Lifespan
 from ._sockets import accept, close, listen
@@ -101,6 +102,9 @@ async def _serve_connections(
 ) -> None:
     async with trio.open_nursery() as sweeper:
         sweeper.start_soon(_sweep, ctx)
+        ctx.hangups = open_hangups()
+        if ctx.hangups is not None:
+            sweeper.start_soon(ctx.hangups.run)
         async with trio.open_nursery() as connections:
             accepting = trio.CancelScope()
             for listener in listeners:
@@ -116,10 +120,15 @@ async def _serve_connections(
 
 
 async def _sweep(ctx: ServerContext) -> None:
-    """Close timed-out idle connections and stalled heads (see ``REAP_INTERVAL``)."""
+    """Close timed-out idle connections and stalled heads (see ``REAP_INTERVAL``),
+    and ping quiet streams (sooner, when a stream asked for a shorter interval)."""
+    ctx.next_sweep = trio.current_time() + REAP_INTERVAL
     while True:
-        await trio.sleep(REAP_INTERVAL)
-        ctx.close_expired()
+        with trio.CancelScope(deadline=ctx.next_sweep) as scope:
+            ctx.sweep_scope = scope
+            await trio.sleep_forever()
+        ctx.sweep_scope = None
+        ctx.next_sweep = ctx.sweep(trio.current_time())
 
 
 async def _accept(

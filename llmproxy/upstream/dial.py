@@ -67,7 +67,7 @@ async def resolve(host: str, port: int) -> list[_Address]:
         if family not in (socket.AF_INET, socket.AF_INET6) or sockaddr in seen:
             continue
         seen.add(sockaddr)
-        by_family.setdefault(family, []).append((family, sockaddr))  # type: ignore[arg-type]
+        by_family.setdefault(family, []).append((family, sockaddr))
     if not by_family:
         raise OSError(errno.EADDRNOTAVAIL, f"{host} has no IPv4 or IPv6 address")
     queues = list(by_family.values())

@@ -8,8 +8,9 @@ The task that reads the upstream body also writes to the client, so that:
   waits only for the rest of itself, and a complete one is never held back;
 - while nothing has been written for ``ping_interval`` seconds (a model thinking
   for minutes), a ``ping`` event goes out so no client or middlebox times out.
-  A :class:`KeepAlive` task does that; it only pings while the reader is not
-  writing, so pings only ever land between events;
+  The built-in server does that for us (``Request.server_pings``); under other
+  servers a :class:`KeepAlive` task does, pinging only while the reader is not
+  writing. Either way pings only ever land between events;
 - a stream that breaks off (connection error, or EOF before ``message_stop``)
   ends with an ``error`` event, never a silent cut;
 - token usage is read from ``message_start`` and ``message_delta`` on the way.
@@ -260,27 +261,21 @@ async def relay_anthropic_stream(
     interval = PING_INTERVAL if ping_interval is None else ping_interval
     usage = StreamUsage()
     await request.start_stream(headers)
-    keepalive = KeepAlive(interval, _pinger(request))
     framer = EventFramer(usage)
-    broke = False
-    failure: Exception | None = None
-    async with task_group() as group:
-        group.start_soon(keepalive.run, group.cancel_scope)
-        try:
-            async for chunk in response.aiter_raw():
-                out = framer.feed(chunk)
-                if out:
-                    await keepalive.write(request.send_event, out)
-            out = framer.end()
-            if out:
-                await keepalive.write(request.send_event, out)
-        except UpstreamUnreachable:
-            broke = True
-        except Exception as exc:  # re-raised below, outside the task group
-            failure = exc
-        await keepalive.settle()
-        group.cancel_scope.cancel()
-    failure = failure or keepalive.failure
+    if request.server_pings(interval, anthropic_ping()):
+        broke, failure = await _pump(response, framer, request.send_event)
+    else:
+        keepalive = KeepAlive(interval, _pinger(request))
+
+        async def write(out: bytes) -> None:
+            await keepalive.write(request.send_event, out)
+
+        async with task_group() as group:
+            group.start_soon(keepalive.run, group.cancel_scope)
+            broke, failure = await _pump(response, framer, write)
+            await keepalive.settle()
+            group.cancel_scope.cancel()
+        failure = failure or keepalive.failure
     if failure is not None:
         raise failure
     if not usage.completed:
@@ -290,6 +285,25 @@ async def relay_anthropic_stream(
         )
     await request.end_stream()
     return usage
+
+
+async def _pump(
+    response: Response, framer: EventFramer, write: Callable[[bytes], Awaitable[None]]
+) -> tuple[bool, Exception | None]:
+    """Relay the body through ``framer``; returns (broke off, what else went wrong)."""
+    try:
+        async for chunk in response.aiter_raw():
+            out = framer.feed(chunk)
+            if out:
+                await write(out)
+        out = framer.end()
+        if out:
+            await write(out)
+    except UpstreamUnreachable:
+        return True, None
+    except Exception as exc:  # re-raised by the caller, outside any task group
+        return False, exc
+    return False, None
 
 
 def _pinger(request: Request) -> Callable[[], Awaitable[None]]:

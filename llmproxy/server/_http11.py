@@ -583,12 +583,7 @@ class HTTP11Connection:
             conn = self._conn
             try:
                 if self._response == _STARTED:  # the head was held back: it goes first
-                    head = self._head
-                    assert head is not None
-                    self._head = None
-                    self._response = _STREAMING
-                    data = conn.send(head)
-                    self._chunked = _CHUNKED in data
+                    data = self._release_head()
                 ping = self._ping
                 data += b"%x\r\n%s\r\n" % (len(ping), ping) if self._chunked else conn.send(h11.Data(data=ping))
             except h11.LocalProtocolError:  # a sized body has no room for pings
@@ -605,6 +600,16 @@ class HTTP11Connection:
             return
         self._unsent = data[sent:]
 
+    def _release_head(self) -> bytes:
+        """The held-back response head, serialized; the body is under way from here."""
+        head = self._head
+        assert head is not None
+        self._head = None
+        self._response = _STREAMING
+        data = self._conn.send(head)
+        self._chunked = _CHUNKED in data
+        return data
+
     # -- the app's send() -----------------------------------------------------------
 
     async def _send(self, message: Message) -> None:
@@ -614,12 +619,7 @@ class HTTP11Connection:
             body = message.get("body", b"")
             conn = self._conn
             if state == _STARTED:
-                head = self._head
-                assert head is not None
-                self._head = None
-                self._response = _STREAMING
-                data = conn.send(head)
-                self._chunked = _CHUNKED in data
+                data = self._release_head()
                 if body and not self._head_only:
                     data += conn.send(h11.Data(data=body))
             elif state == _STREAMING:

@@ -10,11 +10,13 @@ way, the ``llmproxy.hangup`` scope extension::
     scope["extensions"]["llmproxy.hangup"]["watch"](callback)
 
 ``callback()`` (synchronous, called at most once) then runs as soon as the
-client shuts its end of the connection or resets it, until the response has
-completed. Underneath, every watched socket is in one epoll set, registered
-for ``EPOLLRDHUP`` only (plus the errors and hang-ups epoll always reports):
-bytes of a pipelined next request do not wake it, only a hang-up does. One task
-per server waits for the set to become readable.
+client shuts its end of the connection or resets it, for as long as the app
+runs on this request (also after the response completed, if the app is still
+working: it decides whether that still matters). Underneath, every watched
+socket is in one epoll set, registered for ``EPOLLRDHUP`` only (plus the errors
+and hang-ups epoll always reports): bytes of a pipelined next request do not
+wake it, only a hang-up does. One task per server waits for the set to become
+readable.
 
 Only Linux (and Android) has epoll; elsewhere :func:`open_hangups` returns
 ``None``, the extension is not offered, and apps fall back to ``receive()``.

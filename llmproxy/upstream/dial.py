@@ -100,27 +100,35 @@ async def _race(addresses: list[_Address]) -> socket.socket:
     winner: socket.socket | None = None
     failures: list[str] = []
 
-    async with task_group() as group:
+    try:
+        async with task_group() as group:
 
-        async def attempt(family: socket.AddressFamily, address: tuple[object, ...], failed: anyio.Event) -> None:
-            nonlocal winner
-            try:
-                sock = await _attempt(family, address)
-            except OSError as exc:
-                failures.append(f"{address[0]}: {(exc.strerror or str(exc)).lower()}")
-                failed.set()
-                return
-            if winner is None:
-                winner = sock
-                group.cancel_scope.cancel()
-            else:  # pragma: no cover - two connects finished in the same scheduler tick
-                sock.close()
+            async def attempt(
+                family: socket.AddressFamily, address: tuple[object, ...], failed: anyio.Event
+            ) -> None:
+                nonlocal winner
+                try:
+                    sock = await _attempt(family, address)
+                except OSError as exc:
+                    failures.append(f"{address[0]}: {(exc.strerror or str(exc)).lower()}")
+                    failed.set()
+                    return
+                if winner is None:
+                    winner = sock
+                    group.cancel_scope.cancel()
+                else:  # pragma: no cover - two connects finished in the same scheduler tick
+                    sock.close()
 
-        for family, address in addresses:
-            failed = anyio.Event()
-            group.start_soon(attempt, family, address, failed)
-            with anyio.move_on_after(HAPPY_EYEBALLS_DELAY):
-                await failed.wait()
+            for family, address in addresses:
+                failed = anyio.Event()
+                group.start_soon(attempt, family, address, failed)
+                with anyio.move_on_after(HAPPY_EYEBALLS_DELAY):
+                    await failed.wait()
+    except BaseException:
+        # cancelled from outside (the caller's connect timeout) just as one won
+        if winner is not None:
+            winner.close()
+        raise
     if winner is None:
         raise OSError(errno.ECONNREFUSED, "; ".join(failures) or "no address could be reached")
     return winner

@@ -390,7 +390,12 @@ async def _receive(conn: _Connection, host: str) -> bytes:
 
 
 async def _open_tcp(host: str, port: int) -> anyio.abc.SocketStream:
-    return await anyio.abc.SocketStream.from_socket(await connect_tcp(host, port))
+    sock = await connect_tcp(host, port)
+    try:
+        return await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:  # cancelled by the connect timeout, say
+        sock.close()
+        raise
 
 
 def _why(exc: BaseException) -> str:

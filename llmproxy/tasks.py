@@ -9,6 +9,7 @@ nursery, and about 2 KB more for every open stream (``tests/bench``).
 
 What the request path uses is the same in both: ``start_soon(fn, *args)``,
 ``cancel_scope.cancel()``, and an exception group for what a child raised.
+The same goes for the clock a relay reads on every write (:func:`clock`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Protocol, cast
 import anyio
 import sniffio
 
-__all__ = ["Cancellable", "TaskGroup", "task_group"]
+__all__ = ["Cancellable", "TaskGroup", "clock", "task_group"]
 
 
 class Cancellable(Protocol):
@@ -45,3 +46,12 @@ def task_group() -> AbstractAsyncContextManager[TaskGroup]:
 
         return trio.open_nursery()
     return cast("AbstractAsyncContextManager[TaskGroup]", anyio.create_task_group())
+
+
+def clock() -> Callable[[], float]:
+    """The running event loop's clock: trio's own under trio (anyio's costs a backend lookup per call)."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.current_time
+    return anyio.current_time

@@ -15,7 +15,6 @@ come back as OpenAI chunks or one ``chat.completion``
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from ..asgi.families import dumps
@@ -28,7 +27,7 @@ from ..errors import BadRequest, UpstreamError
 from ..translate.openai_request import chat_to_messages, stream_include_usage
 from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
-from ..upstream.canonical import ChatCompletion, ChatStream, json_events, relay_events
+from ..upstream.canonical import ChatCompletion, ChatStream, json_objects, relay_events
 from .code import open_messages
 from .web import serve_web
 
@@ -85,19 +84,13 @@ async def code_chat(request: Request) -> None:
         response = await open_messages(request, lease, payload, None)
         try:
             if stream:
-                usage = _Usage(model)
-                await relay_events(
-                    usage.watch(json_events(response)),
-                    ChatStream(
-                        request,
-                        ChatChunks(
-                            model=model, created=created, include_usage=include_usage,
-                            think_tags=settings.think_tags,
-                        ),
-                    ),
-                    what="the Messages API stream",
+                chunks = ChatChunks(
+                    model=model, created=created, include_usage=include_usage, think_tags=settings.think_tags
                 )
-                lease.succeeded(usage.total)
+                await relay_events(
+                    json_objects(response), ChatStream(request, chunks), what="the Messages API stream"
+                )
+                lease.succeeded(TokenUsage.from_anthropic(model, chunks.usage))
                 return
             content = await response.aread()
             try:
@@ -121,24 +114,3 @@ async def code_chat(request: Request) -> None:
         max_retries=settings.max_retries,
         sticky_key=sticky_key(prepared.get("system") or []),
     )
-
-
-class _Usage:
-    """Reads usage off the Messages API's events on their way through."""
-
-    def __init__(self, model: str) -> None:
-        self.total = TokenUsage(model)
-
-    async def watch(self, events: AsyncIterator[tuple[str | None, Any]]) -> AsyncIterator[dict[str, Any]]:
-        async for _, data in events:
-            if not isinstance(data, dict):
-                continue
-            kind = data.get("type")
-            if kind == "message_start":
-                start = TokenUsage.from_anthropic(self.total.model, (data.get("message") or {}).get("usage"))
-                self.total = TokenUsage(self.total.model, start.input_tokens, self.total.output_tokens)
-            elif kind == "message_delta":
-                output = (data.get("usage") or {}).get("output_tokens")
-                if isinstance(output, int):
-                    self.total = TokenUsage(self.total.model, self.total.input_tokens, output)
-            yield data

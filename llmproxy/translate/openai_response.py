@@ -335,6 +335,11 @@ class ChatStream:
         """True once ``message_stop`` has produced the finish (and usage) chunks."""
         return self._done
 
+    @property
+    def usage(self) -> Mapping[str, Any]:
+        """The Claude ``usage`` so far: ``message_start``'s, updated by each ``message_delta``."""
+        return self._usage
+
     def feed(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Translate one canonical event.
 

@@ -11,9 +11,10 @@ a :class:`Sink`, which writes them in the client's format:
   by one accumulator into a single JSON answer (one code path for both modes).
 
 The streaming sinks buffer what :meth:`Sink.event` encodes and write it on
-:meth:`Sink.flush`. When the events come from :func:`json_events` (however
-wrapped), the relay flushes once per upstream read, just before the next read:
-everything one read completed goes out as one write, and nothing complete is
+:meth:`Sink.flush`. When the events come from :func:`json_events` or
+:func:`json_objects` (however wrapped), the relay flushes once per upstream
+read, just before the next read: everything one read completed goes out as one
+write, and nothing complete is
 held back while the upstream is awaited. With any other iterator it flushes
 after each event. The iterator is read in the relay's own task; a
 :class:`~llmproxy.upstream.relay.KeepAlive` beside it gets the client a
@@ -40,7 +41,7 @@ from ..tasks import task_group
 from ..translate.openai_response import ChatStream as ChatChunks
 from ..translate.openai_response import chat_completion
 from ..wire.accumulate import MessageAccumulator
-from ..wire.sse import COMMENT_PING, NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping, encode_event
+from ..wire.sse import COMMENT_PING, SSEDataReader, anthropic_ping, encode_event
 from .client import Response, UpstreamUnreachable
 from .relay import PING_INTERVAL, KeepAlive
 
@@ -52,6 +53,7 @@ __all__ = [
     "Sink",
     "error_from_event",
     "json_events",
+    "json_objects",
     "relay_events",
 ]
 
@@ -86,14 +88,15 @@ def error_from_event(event: Mapping[str, Any]) -> UpstreamError:
 
 
 class _ReadBoundary:
-    """How :func:`json_events` tells :func:`relay_events` that a read is about to block.
+    """How the event readers tell :func:`relay_events` that a read is about to block.
 
     The relay puts one in :data:`_BOUNDARY` for the duration of the relay; the
-    event iterator runs in the relay's task, so :func:`json_events` finds it
-    there however many generators wrap it. ``seen`` says that the iterator
-    honours it (otherwise the relay flushes after every event); ``response`` and
-    ``ended`` say which upstream response it reads and whether it read it to the
-    end, so a relay that stopped early can hang up before it ends the answer.
+    event iterator runs in the relay's task, so :func:`json_events` and
+    :func:`json_objects` find it there however many generators wrap it.
+    ``seen`` says that the iterator honours it (otherwise the relay flushes
+    after every event); ``response`` and ``ended`` say which upstream response
+    it reads and whether it read it to the end, so a relay that stopped early
+    can hang up before it ends the answer.
     """
 
     __slots__ = ("before_read", "seen", "response", "ended")
@@ -125,11 +128,8 @@ async def json_events(response: Response) -> AsyncIterator[tuple[str | None, Any
     proxy must not die of one odd line). Inside :func:`relay_events`, the relay
     is told before each read, so it can write what the last read produced.
     """
-    boundary = _BOUNDARY.get()
-    if boundary is not None:
-        boundary.seen = True
-        boundary.response = response
-    decoder = SSEDecoder()
+    boundary = _reading(response)
+    reader = SSEDataReader()
     chunks = response.aiter_raw()
     while True:
         if boundary is not None:
@@ -137,28 +137,66 @@ async def json_events(response: Response) -> AsyncIterator[tuple[str | None, Any
         try:
             chunk = await chunks.__anext__()
         except StopAsyncIteration:
-            if boundary is not None:
-                boundary.ended = True
             break
-        decoder.feed(chunk)
-        while True:
-            event = decoder.next_event()
-            if event is NEED_DATA:
-                break
-            if isinstance(event, SSEEvent) and event.data:
-                try:
-                    data = json.loads(event.data)
-                except ValueError:
-                    continue
-                yield event.event, data
-    decoder.end()
-    while (event := decoder.next_event()) is not NEED_DATA:
-        if isinstance(event, SSEEvent) and event.data:  # one whose blank line ended in a lone CR
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
-            yield event.event, data
+        for name, text in reader.feed(chunk):
+            data = _loads(text)
+            if data is not _NOT_JSON:
+                yield name, data
+    if boundary is not None:
+        boundary.ended = True
+    for name, text in reader.end():  # an event whose blank line ended in a lone CR
+        data = _loads(text)
+        if data is not _NOT_JSON:
+            yield name, data
+
+
+async def json_objects(response: Response) -> AsyncIterator[dict[str, Any]]:
+    """The data of each event of an upstream SSE body that is a JSON object.
+
+    :func:`json_events` for a stream whose events name themselves in their data
+    (the Messages API's ``type``): the relay can read it directly, with no
+    generator between that drops the names.
+    """
+    boundary = _reading(response)
+    reader = SSEDataReader()
+    chunks = response.aiter_raw()
+    while True:
+        if boundary is not None:
+            await boundary.before_read()
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        for _, text in reader.feed(chunk):
+            data = _loads(text)
+            if type(data) is dict:
+                yield data
+    if boundary is not None:
+        boundary.ended = True
+    for _, text in reader.end():
+        data = _loads(text)
+        if type(data) is dict:
+            yield data
+
+
+def _reading(response: Response) -> _ReadBoundary | None:
+    """The running relay's boundary, told that this iterator honours it and reads ``response``."""
+    boundary = _BOUNDARY.get()
+    if boundary is not None:
+        boundary.seen = True
+        boundary.response = response
+    return boundary
+
+
+_NOT_JSON: Any = object()
+
+
+def _loads(text: str) -> Any:
+    """``text`` parsed as JSON, or :data:`_NOT_JSON`."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
 
 
 class Sink(Protocol):

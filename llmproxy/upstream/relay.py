@@ -34,7 +34,7 @@ import anyio
 from ..asgi.families import Family, error_event
 from ..asgi.request import Request
 from ..errors import UpstreamError
-from ..tasks import Cancellable, task_group
+from ..tasks import Cancellable, clock, task_group
 from ..wire.sse import NEED_DATA, SSEDecoder, SSEEvent, anthropic_ping
 from .client import Response, UpstreamUnreachable
 
@@ -63,12 +63,13 @@ class KeepAlive:
         ping: Writes one keep-alive to the client.
     """
 
-    __slots__ = ("_interval", "_ping", "_last", "_writing", "_pinging", "failure")
+    __slots__ = ("_interval", "_ping", "_clock", "_last", "_writing", "_pinging", "failure")
 
     def __init__(self, interval: float, ping: Callable[[], Awaitable[None]]) -> None:
         self._interval = interval
         self._ping = ping
-        self._last = anyio.current_time()
+        self._clock = clock()
+        self._last = self._clock()
         self._writing = False
         self._pinging: anyio.Event | None = None
         self.failure: Exception | None = None
@@ -83,7 +84,7 @@ class KeepAlive:
             await send(*args)
         finally:
             self._writing = False
-            self._last = anyio.current_time()
+            self._last = self._clock()
 
     async def run(self, scope: Cancellable) -> None:
         """Ping during silence, until cancelled (see :meth:`settle`).
@@ -93,7 +94,7 @@ class KeepAlive:
         """
         while True:
             due = self._last + self._interval
-            now = anyio.current_time()
+            now = self._clock()
             if now < due:
                 await anyio.sleep(due - now)
                 continue
@@ -111,7 +112,7 @@ class KeepAlive:
             finally:
                 self._pinging = None
                 pinging.set()
-                self._last = anyio.current_time()
+                self._last = self._clock()
 
     async def settle(self) -> None:
         """Wait until no ping is being written, so cancelling :meth:`run` cuts none in half."""

@@ -6,7 +6,8 @@ routes and upstream adapters do the reading and writing around it.
 Where things are::
 
     sse.py             text/event-stream: the incremental decoder (h11-shaped:
-                       feed, next_event, NEED_DATA, end) and the event encoder
+                       feed, next_event, NEED_DATA, end), a lean reader of just
+                       each event's name and data, and the event encoder
     stop_sequences.py  proxy-side stop sequences over text and canonical events
     accumulate.py      canonical events folded into one Messages API ``Message``
     estimate.py        local token estimates (no tokenizer download)
@@ -19,6 +20,7 @@ from llmproxy.wire.sse import COMMENT_PING as COMMENT_PING
 from llmproxy.wire.sse import NEED_DATA as NEED_DATA
 from llmproxy.wire.sse import NeedData as NeedData
 from llmproxy.wire.sse import SSEComment as SSEComment
+from llmproxy.wire.sse import SSEDataReader as SSEDataReader
 from llmproxy.wire.sse import SSEDecoder as SSEDecoder
 from llmproxy.wire.sse import SSEEvent as SSEEvent
 from llmproxy.wire.sse import anthropic_ping as anthropic_ping
@@ -29,6 +31,7 @@ __all__ = [
     "NEED_DATA",
     "NeedData",
     "SSEComment",
+    "SSEDataReader",
     "SSEDecoder",
     "SSEEvent",
     "anthropic_ping",

@@ -100,6 +100,7 @@ __all__ = [
     "NEED_DATA",
     "NeedData",
     "SSEComment",
+    "SSEDataReader",
     "SSEDecoder",
     "SSEEvent",
     "anthropic_ping",
@@ -401,6 +402,91 @@ class SSEDecoder:
         if comments:
             return SSEComment(text="\n".join(comments), raw=raw)
         return None
+
+
+class SSEDataReader:
+    """The ``(event, data)`` of each event with data, for readers that need no more.
+
+    A translating relay parses the data of every event but never needs ``raw``,
+    ``id``, ``retry`` or comments, and upstreams send LF-only streams. So while the
+    stream is LF-only, the bytes up to the last blank line are split at blank
+    lines and each block's ``event`` and ``data`` lines are read directly (one
+    ``event:`` line and one ``data:`` line, the shape every Anthropic event has,
+    costs two slices). The first CR, or a BOM at the very start, hands the stream
+    to :class:`SSEDecoder` from that point on. Either way the result is what
+    :class:`SSEDecoder` dispatches, minus events whose data is empty.
+    """
+
+    __slots__ = ("_pending", "_decoder", "_fed")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._decoder: SSEDecoder | None = None
+        self._fed = False
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
+        """The events ``chunk`` completes, in order."""
+        decoder = self._decoder
+        if decoder is None:
+            if b"\r" not in chunk and (self._fed or chunk[:1] != b"\xef"):
+                self._fed = True
+                data = self._pending + chunk if self._pending else chunk
+                cut = data.rfind(b"\n\n")
+                if cut < 0:
+                    self._pending = data
+                    return []
+                self._pending = data[cut + 2 :]
+                out: list[tuple[str | None, str]] = []
+                for block in data[:cut].split(b"\n\n"):
+                    _read_block(block, out)
+                return out
+            decoder = self._decoder = SSEDecoder()
+            decoder.feed(self._pending)
+            self._pending = b""
+        decoder.feed(chunk)
+        return _dispatched(decoder)
+
+    def end(self) -> list[tuple[str | None, str]]:
+        """The stream ended: what is still complete (a partial last event is dropped)."""
+        decoder = self._decoder
+        if decoder is None:
+            return []
+        decoder.end()
+        return _dispatched(decoder)  # an event whose blank line ended in a lone CR
+
+
+def _read_block(block: bytes, out: list[tuple[str | None, str]]) -> None:
+    """Append the event of one LF-only block (no blank line in it) if it has data."""
+    if block.startswith(b"event: "):
+        eol = block.find(b"\n")
+        if eol > 0 and block.startswith(b"data: ", eol + 1) and block.find(b"\n", eol + 1) < 0:
+            data = block[eol + 7 :]
+            if data:
+                name = block[7:eol].decode("utf-8", "replace") or None
+                out.append((name, data.decode("utf-8", "replace")))
+            return
+    event: str | None = None
+    lines: list[str] = []
+    for line in block.split(b"\n"):
+        field, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            lines.append(value.decode("utf-8", "replace"))
+        elif field == b"event":
+            event = value.decode("utf-8", "replace") or None
+    if lines:
+        text = "\n".join(lines)
+        if text:
+            out.append((event, text))
+
+
+def _dispatched(decoder: SSEDecoder) -> list[tuple[str | None, str]]:
+    out: list[tuple[str | None, str]] = []
+    while (item := decoder.next_event()) is not NEED_DATA:
+        if isinstance(item, SSEEvent) and item.data:
+            out.append((item.event, item.data))
+    return out
 
 
 COMMENT_PING = b": ping\n\n"

@@ -119,6 +119,26 @@ async def test_code_stream_with_tool_calls_and_usage(tmp_path: Path) -> None:
         assert sent["tools"][0]["name"] == "get_weather" and sent["stream"] is True
 
 
+async def test_code_stream_usage_is_counted_against_the_cookie(tmp_path: Path) -> None:
+    """The usage the Messages API reported (start and final delta) lands on the cookie."""
+    async with code_stack(tmp_path) as (base, fake):
+        fake.account(A).next_messages(fa.Answer([fa.Text("Counted.")], input_tokens=123, output_tokens=45))
+
+        def run() -> Any:
+            with client(base, "/code").chat.completions.stream(
+                model=MODEL, messages=HELLO, stream_options={"include_usage": True}
+            ) as stream:
+                return stream.get_final_completion()
+
+        final = await in_thread(run)
+        assert final.usage is not None
+        assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (123, 45)
+        async with httpx.AsyncClient(base_url=base) as admin:
+            listing = await admin.get("/api/cookies", headers={"authorization": f"Bearer {ADMIN}"})
+        lifetime = listing.json()["valid"][0]["lifetime_usage"]
+        assert (lifetime["total_input_tokens"], lifetime["total_output_tokens"]) == (123, 45)
+
+
 async def test_code_stream_raw_chunks_end_with_done(tmp_path: Path) -> None:
     async with code_stack(tmp_path) as (base, fake):
         fake.account(A).next_messages(fa.Answer([fa.Thinking("hmm", "sig"), fa.Text("ok")]))

@@ -32,6 +32,7 @@ from llmproxy.upstream.canonical import (
     ChatStream,
     error_from_event,
     json_events,
+    json_objects,
     relay_events,
 )
 from llmproxy.upstream.client import UpstreamUnreachable
@@ -896,3 +897,18 @@ async def test_json_events_parses_named_events_and_skips_what_is_not_json(
         (None, {"type": "completion", "completion": "café"}),
         ("message_stop", {"type": "message_stop"}),
     ]
+
+
+@pytest.mark.parametrize("one_byte_at_a_time", [False, True])
+async def test_json_objects_gives_the_objects_only(one_byte_at_a_time: bool) -> None:
+    raw = (
+        b": keep-alive\n\n"
+        b'event: message_start\ndata: {"type":"message_start"}\n\n'
+        b"data: [1, 2]\n\ndata: 3\n\ndata: null\n\ndata: \"text\"\n\ndata: not json\n\n"
+        b'data: {"type":"x",\ndata: "y":1}\r\n\r\n'
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        b'data: {"type":"unterminated"}'
+    )
+    response = httpx.Response(200, content=_pieces(raw, 1 if one_byte_at_a_time else len(raw)))
+    got = [data async for data in json_objects(response)]
+    assert got == [{"type": "message_start"}, {"type": "x", "y": 1}, {"type": "message_stop"}]

@@ -690,6 +690,17 @@ def test_usage_restated_in_message_delta_wins() -> None:
     assert run(events, include_usage=True)[-1] == CU.usage(50, 8, reasoning=2)
 
 
+def test_usage_so_far_is_the_claude_usage_for_accounting() -> None:
+    stream = ChatStream(model=MODEL, created=CREATED)
+    assert stream.usage == {}
+    stream.feed(
+        {"type": "message_start", "message": {"id": "msg_01", "usage": {"input_tokens": 9, "output_tokens": 1}}}
+    )
+    assert stream.usage == {"input_tokens": 9, "output_tokens": 1}
+    stream.feed({"type": "message_delta", "delta": {}, "usage": {"output_tokens": 7, "cache_read_input_tokens": None}})
+    assert stream.usage == {"input_tokens": 9, "output_tokens": 7}
+
+
 def test_error_event() -> None:
     stream = ChatStream(model=MODEL, created=CREATED)
     assert stream.feed(start()) == [C.role()]

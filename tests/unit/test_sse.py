@@ -24,6 +24,7 @@ from llmproxy.wire import (
     COMMENT_PING,
     NEED_DATA,
     SSEComment,
+    SSEDataReader,
     SSEDecoder,
     SSEEvent,
     anthropic_ping,
@@ -645,6 +646,84 @@ def test_any_bytes_any_split_same_result(data: bytes, cuts: list[int]) -> None:
     assert decode_chunks(split_at(data, cuts)) == whole
     items, _, discarded = whole
     assert b"".join(i.raw for i in items) + discarded == data
+
+
+# --- SSEDataReader: just each event's name and data ------------------------------------
+
+
+def read_chunks(chunks: list[bytes]) -> list[tuple[str | None, str]]:
+    reader = SSEDataReader()
+    out: list[tuple[str | None, str]] = []
+    for chunk in chunks:
+        out += reader.feed(chunk)
+    return out + reader.end()
+
+
+def dispatched(chunks: list[bytes]) -> list[tuple[str | None, str]]:
+    """What SSEDecoder dispatches, as (event, data), events with empty data left out."""
+    items, _, _ = decode_chunks(chunks)
+    return [(i.event, i.data) for i in items if isinstance(i, SSEEvent) and i.data]
+
+
+@pytest.mark.parametrize(("name", "data", "expected", "cut"), CASES, ids=[c[0] for c in CASES])
+def test_data_reader_agrees_with_the_decoder(
+    name: str, data: bytes, expected: list[Item], cut: bool
+) -> None:
+    want = [(i.event, i.data) for i in expected if isinstance(i, SSEEvent) and i.data]
+    assert read_chunks([data]) == want
+    assert read_chunks([data[i : i + 1] for i in range(len(data))]) == want
+
+
+def test_data_reader_reads_the_anthropic_shape_and_anything_else_on_lf_streams() -> None:
+    reader = SSEDataReader()
+    assert reader.feed(b'event: message_start\ndata: {"a":1}\n\nevent: ping\nda') == [
+        ("message_start", '{"a":1}')
+    ]
+    more = b"ta: x\n\n: note\n\ndata: a\ndata:b\nid: 7\n\nevent:\ndata: c\n\n"
+    assert reader.feed(more) == [
+        ("ping", "x"),
+        (None, "a\nb"),
+        (None, "c"),
+    ]
+    # no data, or empty data: nothing for a reader of data
+    assert reader.feed(b"event: e\n\nevent: e\ndata: \n\ndata\n\n") == []
+    invalid = b"event: \xff\ndata: caf\xc3\xa9 \xe2\x80\n\n"
+    assert reader.feed(invalid) == [("\ufffd", "café \ufffd")]
+    assert reader.feed(b"data: unfinished") == []
+    assert reader.end() == []
+
+
+def test_data_reader_hands_a_cr_or_a_bom_stream_to_the_decoder() -> None:
+    reader = SSEDataReader()
+    assert reader.feed(b"data: 1\n\ndata: 2") == [(None, "1")]
+    assert reader.feed(b"\r\n\r\nevent: x\rdata: 3\r") == [(None, "2")]
+    assert reader.feed(b"\n") == []  # a CR last may be half of a CRLF: the decoder waits
+    assert reader.end() == []  # "event: x\rdata: 3\r\n" has no blank line after it
+    reader = SSEDataReader()
+    assert reader.feed(BOM + b"data: 1\n\n") == [(None, "1")]
+    reader = SSEDataReader()
+    assert reader.feed(b"data: 1\r\r") == []  # the last CR may still become a CRLF
+    assert reader.end() == [(None, "1")]  # it did not: the blank line ended there
+
+
+lf_tokens = st.sampled_from(
+    [b"data", b"event", b"id", b":", b": ", b" ", b"\n", b"\n\n", b"x", b"{}"]
+    + ["é".encode(), b"\xe2\x80"]
+)
+
+
+@settings(max_examples=500)
+@given(parts=st.lists(lf_tokens, max_size=40), cuts=st.lists(st.integers(min_value=0), max_size=10))
+def test_data_reader_matches_the_decoder_on_lf_streams(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    assert read_chunks(split_at(data, cuts)) == dispatched([data])
+
+
+@settings(max_examples=300)
+@given(parts=st.lists(tokens, max_size=40), cuts=st.lists(st.integers(min_value=0), max_size=10))
+def test_data_reader_matches_the_decoder_on_any_stream(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    assert read_chunks(split_at(data, cuts)) == dispatched([data])
 
 
 # --- the package ---------------------------------------------------------------------

@@ -44,6 +44,8 @@ class Response:
     body: bytes
     first_byte: float
     complete: float
+    sent_at: float
+    """``time.perf_counter()`` when the request was sent."""
 
 
 class Connection:
@@ -113,7 +115,7 @@ class Connection:
                 raise h11.RemoteProtocolError("connection closed before the end of the response")
         complete = time.perf_counter() - sent
         headers_out = {k.decode().lower(): v.decode() for k, v in head.headers}
-        return Response(head.status_code, headers_out, b"".join(parts), first, complete)
+        return Response(head.status_code, headers_out, b"".join(parts), first, complete, sent)
 
 
 async def fetch(

@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from tests.bench import client, payloads, procstat
+from tests.bench import client, gated, payloads, procstat
 from tests.bench.nginx import Nginx
 from tests.bench.payloads import BadResponse, Workload
 from tests.bench.processes import free_port, pinned
@@ -157,14 +157,20 @@ def _poll_version(port: int, deadline: float) -> bytes:
     raise RuntimeError(f"the proxy on port {port} did not answer in time")
 
 
-def start_proxy(bench: Bench, pyz: Path, name: str) -> tuple[Proxy, float]:
-    """Start a proxy and wait for its first answer; (proxy, milliseconds to that answer)."""
+def start_proxy(
+    bench: Bench, pyz: Path, name: str, upstream_port: int | None = None
+) -> tuple[Proxy, float]:
+    """Start a proxy and wait for its first answer; (proxy, milliseconds to that answer).
+
+    Its upstream is nginx unless ``upstream_port`` names another one on loopback.
+    """
+    port = bench.upstream_port if upstream_port is None else upstream_port
     proxy = Proxy.start(
         python=bench.python,
         pyz=pyz,
         directory=bench.work / name,
         port=free_port(),
-        upstream=f"http://127.0.0.1:{bench.upstream_port}",
+        upstream=f"http://127.0.0.1:{port}",
         cpus=bench.cpus,
     )
     try:
@@ -260,8 +266,12 @@ def _verify_one(bench: Bench, route: Route, workload: Workload) -> dict[str, Any
     return {**state, "status": "ok", "content_type": response.headers.get("content-type")}
 
 
-def measure_first_byte(bench: Bench, routes: list[Route]) -> None:
-    """Paced streams one at a time: when the first and the last event arrive."""
+def measure_first_byte(bench: Bench, routes: list[Route], pyz: Path) -> None:
+    """Paced streams one at a time: when the first and the last event arrive.
+
+    Then the forwarding delay alone (:mod:`tests.bench.gated`): a second proxy from
+    the same ``.pyz`` in front of an upstream that sends the first event when told.
+    """
     medians: dict[str, dict[str, float]] = {}
     for route in (DIRECT, *routes):
 
@@ -292,8 +302,36 @@ def measure_first_byte(bench: Bench, routes: list[Route]) -> None:
         "samples": bench.plan.first_byte_samples,
         "median": medians,
         "added": added,
+        "forwarding": _forwarding(bench, routes, pyz),
     }
     bench.say(f"first byte: {medians}")
+
+
+def _forwarding(bench: Bench, routes: list[Route], pyz: Path) -> dict[str, Any]:
+    """Median ms from the upstream sending the first event to the client having it."""
+    upstream = gated.GatedUpstream()
+    proxy, _ = start_proxy(bench, pyz, "gated", upstream_port=upstream.port)
+    try:
+        targets = {
+            route.name: (
+                upstream.port if route is DIRECT else proxy.port,
+                route.path,
+                route.headers(),
+                route.body(Workload.PACED),
+                lambda body, route=route: route.check(Workload.PACED, body),
+            )
+            for route in (DIRECT, *routes)
+        }
+        delays = trio.run(gated.forward_delays, upstream, targets, bench.plan.forwarding_samples)
+    finally:
+        proxy.stop()
+    medians = {name: round(statistics.median(values) * 1000, 3) for name, values in delays.items()}
+    direct = medians.pop("direct")
+    return {
+        "samples": bench.plan.forwarding_samples,
+        "median_ms": {"direct": direct, **medians},
+        "added_ms": {name: round(value - direct, 3) for name, value in medians.items()},
+    }
 
 
 WINDOW = (0.3, 0.9)

@@ -58,7 +58,12 @@ What it does
    For stack.md's naive proxy, which relayed raw reads, the two formulas agreed.
 9. First byte: one paced stream at a time on a kept-alive connection, directly and
    through the proxy; the difference of the medians is the time the proxy adds before
-   the first event reaches the client (and before the last one).
+   the first event reaches the client (and before the last one), the handling of the
+   request included. Then the forwarding delay alone, which the target is about
+   ("first streamed byte forwarded within 1 ms of its arrival"): a second proxy from
+   the same ``.pyz`` in front of a fake upstream that sends the first event only when
+   the driver says (:mod:`tests.bench.gated`); from that moment to the first byte at
+   the client, through the proxy minus directly, median of 50.
 10. Leak check: rounds of JSON and whole-SSE load at c=16 until at least 100,000
    requests went through the proxy in the whole run (at least three rounds, within the
    time budget); the RSS after each round must not grow after the first. It runs
@@ -89,6 +94,7 @@ Files
 ``nginx.py``       the fake upstream's configuration and process
 ``target.py``      the ``.pyz`` (staleness check, build) and the proxy's config/process
 ``client.py``      trio + h11 client for checks, first-byte times and the 1,000 streams
+``gated.py``       the fake upstream that sends a stream's first event when told
 ``wrk.py``         wrk's Lua script and result line
 ``procstat.py``    CPU and memory from ``/proc``
 ``report.py``      the printed table, the targets of issue 8, the JSON files
@@ -195,7 +201,7 @@ def measure(bench: Bench, pyz: Path) -> None:
         states = bench.result["verification"]["messages"]
         raise RuntimeError(f"/code/v1/messages does not answer correctly: {states}")
     phases: list[tuple[str, Callable[[], None]]] = [
-        ("first byte", lambda: measure_first_byte(bench, routes)),
+        ("first byte", lambda: measure_first_byte(bench, routes, pyz)),
         ("throughput matrix", lambda: matrix(bench, routes)),
         ("repeated rounds", lambda: repeat_rounds(bench, routes)),
         ("leak rounds", lambda: leak_rounds(bench)),

@@ -51,6 +51,7 @@ class Plan:
     warmup_seconds: int
     startup_samples: int
     first_byte_samples: int
+    forwarding_samples: int
     streams: int
     streams_timeout: float
     chunk_rounds: int
@@ -73,6 +74,7 @@ class Plan:
             warmup_seconds=1,
             startup_samples=5,
             first_byte_samples=20,
+            forwarding_samples=50,
             streams=1000,
             streams_timeout=90.0,
             chunk_rounds=3,
@@ -93,6 +95,7 @@ class Plan:
             warmup_seconds=1,
             startup_samples=1,
             first_byte_samples=5,
+            forwarding_samples=10,
             streams=100,
             streams_timeout=60.0,
             chunk_rounds=1,

@@ -131,13 +131,7 @@ async def json_events(response: Response) -> AsyncIterator[tuple[str | None, Any
     boundary = _reading(response)
     reader = SSEDataReader()
     chunks = response.aiter_raw()
-    while True:
-        if boundary is not None:
-            await boundary.before_read()
-        try:
-            chunk = await chunks.__anext__()
-        except StopAsyncIteration:
-            break
+    while (chunk := await _read(chunks, boundary)) is not None:
         for name, text in reader.feed(chunk):
             data = _loads(text)
             if data is not _NOT_JSON:
@@ -160,13 +154,7 @@ async def json_objects(response: Response) -> AsyncIterator[dict[str, Any]]:
     boundary = _reading(response)
     reader = SSEDataReader()
     chunks = response.aiter_raw()
-    while True:
-        if boundary is not None:
-            await boundary.before_read()
-        try:
-            chunk = await chunks.__anext__()
-        except StopAsyncIteration:
-            break
+    while (chunk := await _read(chunks, boundary)) is not None:
         for _, text in reader.feed(chunk):
             data = _loads(text)
             if type(data) is dict:
@@ -186,6 +174,16 @@ def _reading(response: Response) -> _ReadBoundary | None:
         boundary.seen = True
         boundary.response = response
     return boundary
+
+
+async def _read(chunks: AsyncIterator[bytes], boundary: _ReadBoundary | None) -> bytes | None:
+    """The next upstream read (``None`` at the end), after telling the relay it is coming."""
+    if boundary is not None:
+        await boundary.before_read()
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return None
 
 
 _NOT_JSON: Any = object()

@@ -14,11 +14,10 @@ The streaming sinks buffer what :meth:`Sink.event` encodes and write it on
 :meth:`Sink.flush`. When the events come from :func:`json_events` or
 :func:`json_objects` (however wrapped), the relay flushes once per upstream
 read, just before the next read: everything one read completed goes out as one
-write, and nothing complete is
-held back while the upstream is awaited. With any other iterator it flushes
-after each event. The iterator is read in the relay's own task; a
-:class:`~llmproxy.upstream.relay.KeepAlive` beside it gets the client a
-keep-alive every ``ping_interval`` seconds of silence. A stream that ends
+write, and nothing complete is held back while the upstream is awaited. With
+any other iterator it flushes after each event. The iterator is read in the
+relay's own task; a :class:`~llmproxy.upstream.relay.KeepAlive` beside it gets
+the client a keep-alive every ``ping_interval`` seconds of silence. A stream that ends
 without ``message_stop`` ends with an error, never a silent cut. Nothing is sent
 before the first event or ping, so a failure that comes before it can still be
 retried with another credential.
